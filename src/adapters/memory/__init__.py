@@ -1,0 +1,5 @@
+"""In-memory adapters: real implementations of the ports, for unit and contract tests."""
+
+from adapters.memory.store import MemoryStore, MemoryUnitOfWork, MemoryOperatorUnitOfWork
+
+__all__ = ["MemoryOperatorUnitOfWork", "MemoryStore", "MemoryUnitOfWork"]

@@ -1,0 +1,68 @@
+"""A dict-backed store whose units of work are serialised and atomic (copy, then swap)."""
+
+import asyncio
+from types import TracebackType
+from typing import Self
+
+from adapters.memory.repositories import (InMemoryApiKeyRepository, InMemoryCityRepository,
+                                          InMemoryRecordRepository, InMemoryTenantRepository,
+                                          InMemoryUserRepository, Table)
+from domain.model import Book
+from domain.tenancy import TenantId
+
+TABLES = ("tenants", "api_keys", "books", "cities", "users")
+
+
+class MemoryStore:
+    """All tables; one unit of work at a time holds the lock and works on copies."""
+
+    def __init__(self) -> None:
+        self.tables: dict[str, Table] = {name: {} for name in TABLES}
+        self.lock = asyncio.Lock()
+
+
+class _MemoryUnitOfWork:
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+        self._work: dict[str, Table] = {}
+
+    def _open(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        await self._store.lock.acquire()
+        self._work = {name: dict(rows) for name, rows in self._store.tables.items()}
+        self._open()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        self._work = {}
+        self._store.lock.release()
+
+    async def commit(self) -> None:
+        self._store.tables = dict(self._work)
+
+
+class MemoryUnitOfWork(_MemoryUnitOfWork):
+    """A tenant's unit of work over the memory store."""
+
+    def __init__(self, store: MemoryStore, tenant_id: TenantId) -> None:
+        super().__init__(store)
+        self.tenant_id = tenant_id
+
+    def _open(self) -> None:
+        w, t = self._work, self.tenant_id
+        self.books = InMemoryRecordRepository[Book](w["books"], t)
+        self.cities = InMemoryCityRepository(w["cities"], t, unique="name")
+        self.users = InMemoryUserRepository(w["users"], t, unique="name")
+
+
+class MemoryOperatorUnitOfWork(_MemoryUnitOfWork):
+    """The operator's unit of work over the memory store."""
+
+    def _open(self) -> None:
+        w = self._work
+        self.tenants = InMemoryTenantRepository(
+            w["tenants"], [w["books"], w["cities"], w["users"]], w["api_keys"])
+        self.api_keys = InMemoryApiKeyRepository(w["api_keys"])

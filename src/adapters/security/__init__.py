@@ -1,0 +1,1 @@
+"""Key hashing and the credential cache."""

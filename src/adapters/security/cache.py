@@ -1,0 +1,42 @@
+"""An in-process, size-bounded, time-limited cache of resolved API keys."""
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from uuid import UUID
+
+from domain.tenancy import TenantId
+
+
+class TtlCredentialCache:
+    """Maps a presented key to its tenant for `ttl` seconds; forget(key_id) drops it at once."""
+
+    def __init__(self, ttl: float, max_entries: int = 100_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl, self._max, self._clock = ttl, max_entries, clock
+        self._entries: OrderedDict[str, tuple[float, UUID, TenantId]] = OrderedDict()
+
+    def get(self, token: str) -> TenantId | None:
+        entry = self._entries.get(token)
+        if entry is None:
+            return None
+        expires, _, tenant_id = entry
+        if expires <= self._clock():
+            del self._entries[token]
+            return None
+        return tenant_id
+
+    def put(self, token: str, key_id: UUID, tenant_id: TenantId) -> None:
+        if self._ttl <= 0:
+            return
+        self._entries[token] = (self._clock() + self._ttl, key_id, tenant_id)
+        self._entries.move_to_end(token)
+        while len(self._entries) > self._max:
+            self._entries.popitem(last=False)
+
+    def forget(self, key_id: UUID) -> None:
+        for token in [t for t, (_, k, _) in self._entries.items() if k == key_id]:
+            del self._entries[token]
+
+    def clear(self) -> None:
+        self._entries.clear()

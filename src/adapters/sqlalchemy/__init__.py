@@ -1,0 +1,1 @@
+"""SQLAlchemy 2 asyncio adapters for PostgreSQL (asyncpg) and SQLite (aiosqlite)."""

@@ -1,0 +1,67 @@
+"""Driver errors translated into domain errors at the adapter's edge, by constraint name."""
+
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+from sqlalchemy import UniqueConstraint
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from adapters.sqlalchemy.tables import UNIQUE_FIELDS, metadata
+from domain.errors import AlreadyExists, NotFound, Unavailable
+
+_PG_CONSTRAINT = re.compile(r'constraint "([^"]+)"')
+_SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: ([\w., ]+)")
+
+# SQLite names no constraint in its messages, only table.column lists: map those to names.
+_SQLITE_COLUMNS = {
+    (table.name, tuple(column.name for column in constraint.columns)): str(constraint.name)
+    for table in metadata.tables.values()
+    for constraint in table.constraints if isinstance(constraint, UniqueConstraint)
+}
+
+
+def constraint_name(error: IntegrityError) -> str | None:
+    """The violated constraint's name, from the driver's error on either dialect."""
+    cause = getattr(error.orig, "__cause__", None)
+    name = getattr(cause, "constraint_name", None)
+    if name:
+        return str(name)
+    message = str(error.orig)
+    if match := _PG_CONSTRAINT.search(message):
+        return match.group(1)
+    if match := _SQLITE_UNIQUE.search(message):
+        columns = [part.strip().split(".") for part in match.group(1).split(",")]
+        return _SQLITE_COLUMNS.get((columns[0][0], tuple(column for _, column in columns)))
+    return None
+
+
+def _is_foreign_key(error: IntegrityError) -> bool:
+    name = constraint_name(error) or ""
+    return name.startswith("fk_") or "FOREIGN KEY constraint failed" in str(error.orig)
+
+
+@contextmanager
+def translated(values: Mapping[str, object] | None = None) -> Iterator[None]:
+    """Re-raise integrity and connectivity errors as AlreadyExists, NotFound or Unavailable.
+
+    `values` are the fields being written, to name the taken value in AlreadyExists."""
+    try:
+        yield
+    except IntegrityError as error:
+        name = constraint_name(error)
+        if name in UNIQUE_FIELDS:
+            kind, field = UNIQUE_FIELDS[name]
+            raise AlreadyExists(kind, field, (values or {}).get(field)) from error
+        if _is_foreign_key(error):
+            raise NotFound("tenant", None) from error
+        raise
+    except PoolTimeout as error:
+        raise Unavailable("no database connection became free in time") from error
+    except (OperationalError, InterfaceError) as error:
+        raise Unavailable("the database is unreachable") from error
+    except DBAPIError as error:
+        if error.connection_invalidated:
+            raise Unavailable("the database connection was lost") from error
+        raise

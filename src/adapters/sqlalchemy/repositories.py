@@ -1,0 +1,190 @@
+"""Repositories as Core statements over the unit of work's session, always tenant-scoped."""
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+from uuid import UUID
+
+from sqlalchemy import Select, Table, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adapters.sqlalchemy.errors import translated
+from adapters.sqlalchemy.tables import api_keys, cities, tenants, users
+from domain.model import ApiKey, City, Record, Tenant, User
+from domain.tenancy import TenantId
+
+R = TypeVar("R", bound=Record)
+
+
+class SqlaRecordRepository(Generic[R]):
+    """One tenant's records of one kind; `_scoped` is the only way statements reach the table."""
+
+    def __init__(self, session: AsyncSession, tenant_id: TenantId, table: Table,
+                 entity: type[R]) -> None:
+        self._session, self._tenant, self._table, self._entity = session, tenant_id, table, entity
+        self._tid = table.c.tenant_id == tenant_id
+
+    async def _rows(self, statement: Any, values: Mapping[str, object] | None = None) -> list[R]:
+        with translated(values):
+            result = await self._session.execute(statement)
+        return [self._entity(**row) for row in result.mappings()]
+
+    def _select(self) -> Select[Any]:
+        return select(self._table).where(self._tid)
+
+    async def add(self, record: R) -> None:
+        values = {column.name: getattr(record, column.name) for column in self._table.c}
+        with translated(values):
+            await self._session.execute(insert(self._table).values(values))
+
+    async def get(self, record_id: UUID) -> R | None:
+        rows = await self._rows(self._select().where(self._table.c.id == record_id))
+        return rows[0] if rows else None
+
+    async def list(self, *, after: UUID | None, limit: int,
+                   filters: Mapping[str, object] | None = None) -> Sequence[R]:
+        statement = self._select()
+        if after is not None:
+            statement = statement.where(self._table.c.id > after)
+        for name, value in (filters or {}).items():
+            statement = statement.where(self._table.c[name] == value)
+        return await self._rows(statement.order_by(self._table.c.id).limit(limit))
+
+    async def update(self, record_id: UUID, changes: Mapping[str, object], *, now: datetime,
+                     expected_version: int | None) -> R | None:
+        t = self._table
+        statement = (update(t).where(self._tid, t.c.id == record_id)
+                     .values(**changes, updated_at=now, version=t.c.version + 1).returning(*t.c))
+        if expected_version is not None:
+            statement = statement.where(t.c.version == expected_version)
+        rows = await self._rows(statement, changes)
+        return rows[0] if rows else None
+
+    async def delete(self, record_id: UUID, *, expected_version: int | None) -> bool:
+        t = self._table
+        statement = delete(t).where(self._tid, t.c.id == record_id).returning(t.c.id)
+        if expected_version is not None:
+            statement = statement.where(t.c.version == expected_version)
+        with translated():
+            result = await self._session.execute(statement)
+        return result.first() is not None
+
+
+class SqlaCityRepository(SqlaRecordRepository[City]):
+    def __init__(self, session: AsyncSession, tenant_id: TenantId) -> None:
+        super().__init__(session, tenant_id, cities, City)
+
+    async def biggest(self, limit: int) -> Sequence[City]:
+        c = self._table.c
+        return await self._rows(self._select().order_by(c.population.desc(), c.name).limit(limit))
+
+
+def _dialect_insert(session: AsyncSession, table: Table) -> Any:
+    dialect = session.bind.dialect.name if session.bind is not None else "postgresql"
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+class SqlaUserRepository(SqlaRecordRepository[User]):
+    def __init__(self, session: AsyncSession, tenant_id: TenantId) -> None:
+        super().__init__(session, tenant_id, users, User)
+
+    async def get_by_name(self, name: str) -> User | None:
+        rows = await self._rows(self._select().where(self._table.c.name == name))
+        return rows[0] if rows else None
+
+    def _insert(self, user: User) -> Any:
+        values = {column.name: getattr(user, column.name) for column in self._table.c}
+        return _dialect_insert(self._session, self._table).values(values)
+
+    async def _existing(self, user: User) -> User:
+        existing = await self.get_by_name(user.name)
+        assert existing is not None, "a conflicting row is visible once its writer committed"
+        return existing
+
+    async def get_or_add(self, user: User) -> tuple[User, bool]:
+        statement = (self._insert(user)
+                     .on_conflict_do_nothing(index_elements=["tenant_id", "name"])
+                     .returning(*self._table.c))
+        rows = await self._rows(statement)
+        return (rows[0], True) if rows else (await self._existing(user), False)
+
+    async def upsert_full_name(self, user: User, *, now: datetime) -> tuple[User, bool]:
+        t, statement = self._table, self._insert(user)
+        statement = statement.on_conflict_do_update(
+            index_elements=["tenant_id", "name"],
+            set_={"full_name": statement.excluded.full_name, "updated_at": now,
+                  "version": t.c.version + 1},
+            where=t.c.full_name.is_distinct_from(statement.excluded.full_name),
+        ).returning(*t.c)
+        rows = await self._rows(statement)
+        if not rows:
+            return await self._existing(user), False
+        return rows[0], rows[0].id == user.id
+
+
+class SqlaTenantRepository:
+    """The tenant registry."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def _one(self, statement: Any) -> Tenant | None:
+        with translated():
+            row = (await self._session.execute(statement)).mappings().first()
+        return Tenant(**row) if row else None
+
+    async def add(self, tenant: Tenant) -> None:
+        values = {"id": tenant.id, "slug": tenant.slug, "name": tenant.name,
+                  "created_at": tenant.created_at}
+        with translated(values):
+            await self._session.execute(insert(tenants).values(values))
+
+    async def get(self, tenant_id: TenantId) -> Tenant | None:
+        return await self._one(select(tenants).where(tenants.c.id == tenant_id))
+
+    async def get_by_slug(self, slug: str) -> Tenant | None:
+        return await self._one(select(tenants).where(tenants.c.slug == slug))
+
+    async def list(self, *, after: UUID | None, limit: int) -> Sequence[Tenant]:
+        statement = select(tenants).order_by(tenants.c.id).limit(limit)
+        if after is not None:
+            statement = statement.where(tenants.c.id > after)
+        with translated():
+            result = await self._session.execute(statement)
+        return [Tenant(**row) for row in result.mappings()]
+
+    async def delete(self, tenant_id: TenantId) -> bool:
+        with translated():
+            result = await self._session.execute(
+                delete(tenants).where(tenants.c.id == tenant_id).returning(tenants.c.id))
+        return result.first() is not None
+
+
+class SqlaApiKeyRepository:
+    """API keys, by (tenant, key id)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, key: ApiKey) -> None:
+        values = {"tenant_id": key.tenant_id, "id": key.id, "secret_hash": key.secret_hash,
+                  "created_at": key.created_at, "revoked_at": key.revoked_at}
+        with translated(values):
+            await self._session.execute(insert(api_keys).values(values))
+
+    async def get(self, tenant_id: TenantId, key_id: UUID) -> ApiKey | None:
+        statement = select(api_keys).where(api_keys.c.tenant_id == tenant_id,
+                                           api_keys.c.id == key_id)
+        with translated():
+            row = (await self._session.execute(statement)).mappings().first()
+        return ApiKey(**row) if row else None
+
+    async def revoke(self, tenant_id: TenantId, key_id: UUID, *, now: datetime) -> bool:
+        statement = (update(api_keys)
+                     .where(api_keys.c.tenant_id == tenant_id, api_keys.c.id == key_id,
+                            api_keys.c.revoked_at.is_(None))
+                     .values(revoked_at=now).returning(api_keys.c.id))
+        with translated():
+            result = await self._session.execute(statement)
+        return result.first() is not None

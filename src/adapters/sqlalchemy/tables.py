@@ -1,0 +1,109 @@
+"""The schema: every tenant table leads its keys and indexes with `tenant_id`."""
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (BigInteger, Column, DateTime, ForeignKey, Index, Integer, MetaData,
+                        String, Table, TypeDecorator, UniqueConstraint, Uuid)
+from sqlalchemy.engine import Dialect
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every dialect (SQLite stores it naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and dialect.name == "sqlite":
+            return value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+def _tenant_id() -> Column[object]:
+    return Column("tenant_id", Uuid, ForeignKey("tenants.id", ondelete="CASCADE"),
+                  primary_key=True)
+
+
+def _record_columns() -> list[Column[object]]:
+    return [
+        Column("created_at", UtcDateTime, nullable=False),
+        Column("updated_at", UtcDateTime, nullable=False),
+        Column("version", Integer, nullable=False),
+    ]
+
+
+tenants = Table(
+    "tenants", metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("slug", String(63), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("slug"),
+)
+
+api_keys = Table(
+    "api_keys", metadata,
+    _tenant_id(),
+    Column("id", Uuid, primary_key=True),
+    Column("secret_hash", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime, nullable=True),
+)
+
+books = Table(
+    "books", metadata,
+    _tenant_id(),
+    Column("id", Uuid, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("author", String(200), nullable=False),
+    Column("release_year", Integer, nullable=False),
+    *_record_columns(),
+    Index(None, "tenant_id", "author", "id"),
+)
+
+cities = Table(
+    "cities", metadata,
+    _tenant_id(),
+    Column("id", Uuid, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("population", BigInteger, nullable=False),
+    *_record_columns(),
+    UniqueConstraint("tenant_id", "name"),
+)
+# Serves "biggest" straight from the index: population descending, ties by name ascending.
+Index("ix_cities_tenant_id_population_name", cities.c.tenant_id, cities.c.population.desc(),
+      cities.c.name)
+
+users = Table(
+    "users", metadata,
+    _tenant_id(),
+    Column("id", Uuid, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("full_name", String(200), nullable=False),
+    *_record_columns(),
+    UniqueConstraint("tenant_id", "name"),
+)
+
+TENANT_TABLES = (api_keys, books, cities, users)
+
+# Unique constraints a client can collide with, as (entity kind, field) for domain errors.
+UNIQUE_FIELDS = {
+    "uq_tenants_slug": ("tenant", "slug"),
+    "uq_cities_tenant_id_name": ("city", "name"),
+    "uq_users_tenant_id_name": ("user", "name"),
+}

@@ -1,0 +1,60 @@
+"""Units of work: one AsyncSession and one transaction each; leaving without commit rolls back."""
+
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from adapters.sqlalchemy.errors import translated
+from adapters.sqlalchemy.repositories import (SqlaApiKeyRepository, SqlaCityRepository,
+                                              SqlaRecordRepository, SqlaTenantRepository,
+                                              SqlaUserRepository)
+from adapters.sqlalchemy.tables import books
+from domain.model import Book
+from domain.tenancy import TenantId
+
+
+class _SqlaUnitOfWork:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+        self._session: AsyncSession | None = None
+
+    def _open(self, session: AsyncSession) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        self._session = self._sessions()
+        self._open(self._session)
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()  # rolls back whatever was not committed
+
+    async def commit(self) -> None:
+        assert self._session is not None, "commit() outside `async with`"
+        with translated():
+            await self._session.commit()
+
+
+class SqlaUnitOfWork(_SqlaUnitOfWork):
+    """A tenant's unit of work: every repository it opens is scoped to `tenant_id`."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], tenant_id: TenantId) -> None:
+        super().__init__(sessions)
+        self.tenant_id = tenant_id
+
+    def _open(self, session: AsyncSession) -> None:
+        self.books = SqlaRecordRepository(session, self.tenant_id, books, Book)
+        self.cities = SqlaCityRepository(session, self.tenant_id)
+        self.users = SqlaUserRepository(session, self.tenant_id)
+
+
+class SqlaOperatorUnitOfWork(_SqlaUnitOfWork):
+    """The operator's unit of work over tenants and API keys."""
+
+    def _open(self, session: AsyncSession) -> None:
+        self.tenants = SqlaTenantRepository(session)
+        self.api_keys = SqlaApiKeyRepository(session)

@@ -1,0 +1,1 @@
+"""The catalog's domain: entities, ports and use cases, free of any framework."""

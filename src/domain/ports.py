@@ -1,0 +1,158 @@
+"""Ports: what the domain needs from the outside world, as Protocols named for their role."""
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self, TypeVar
+from uuid import UUID
+
+from domain.model import ApiKey, Book, City, Record, Tenant, User
+from domain.tenancy import TenantId
+
+R = TypeVar("R", bound=Record)
+R_co = TypeVar("R_co", bound=Record, covariant=True)
+
+
+class Clock(Protocol):
+    """Tells the current time, timezone-aware and in UTC."""
+
+    def now(self) -> datetime: ...
+
+
+class KeyHasher(Protocol):
+    """Makes API key secrets and their one-way hashes, and checks a secret against a hash."""
+
+    def new_secret(self) -> str: ...
+
+    def hash(self, secret: str) -> str: ...
+
+    def verify(self, secret: str, secret_hash: str) -> bool: ...
+
+
+class RecordRepository(Protocol[R]):
+    """One tenant's records of one kind; every call is scoped to the unit of work's tenant."""
+
+    async def add(self, record: R) -> None:
+        """Store a new record; raise AlreadyExists when a unique field is taken."""
+
+    async def get(self, record_id: UUID) -> R | None:
+        """The record with this id, or None (also when another tenant owns it)."""
+
+    async def list(self, *, after: UUID | None, limit: int,
+                   filters: Mapping[str, object] | None = None) -> Sequence[R]:
+        """Up to `limit` records with id greater than `after`, in creation (id) order."""
+
+    async def update(self, record_id: UUID, changes: Mapping[str, object], *, now: datetime,
+                     expected_version: int | None) -> R | None:
+        """Apply `changes` and bump the version; None when missing or not at expected_version."""
+
+    async def delete(self, record_id: UUID, *, expected_version: int | None) -> bool:
+        """Delete the record; False when missing or not at expected_version."""
+
+
+class BookRepository(RecordRepository[Book], Protocol):
+    """Books of one tenant."""
+
+
+class CityRepository(RecordRepository[City], Protocol):
+    """Cities of one tenant; names are unique within it."""
+
+    async def biggest(self, limit: int) -> Sequence[City]:
+        """The `limit` most populated cities, ties broken by name ascending."""
+
+
+class UserRepository(RecordRepository[User], Protocol):
+    """Users of one tenant; names are unique within it."""
+
+    async def get_by_name(self, name: str) -> User | None:
+        """The user with this name, or None."""
+
+    async def get_or_add(self, user: User) -> tuple[User, bool]:
+        """Insert `user` unless its name exists; return the stored user and whether it was new.
+
+        Race-free: concurrent callers with one new name all get the same single user."""
+
+    async def upsert_full_name(self, user: User, *, now: datetime) -> tuple[User, bool]:
+        """Insert `user`, or set the existing same-named user's full name; (user, created)."""
+
+
+class UnitOfWork(Protocol):
+    """One atomic transaction for one tenant: leaving without commit() rolls back."""
+
+    tenant_id: TenantId
+    books: BookRepository
+    cities: CityRepository
+    users: UserRepository
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None: ...
+
+    async def commit(self) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    """Opens a unit of work scoped to one tenant."""
+
+    def __call__(self, tenant_id: TenantId) -> UnitOfWork: ...
+
+
+class TenantRepository(Protocol):
+    """The registry of tenants (operator scope, not tenant-scoped)."""
+
+    async def add(self, tenant: Tenant) -> None:
+        """Store a new tenant; raise AlreadyExists on a taken slug."""
+
+    async def get(self, tenant_id: TenantId) -> Tenant | None: ...
+
+    async def get_by_slug(self, slug: str) -> Tenant | None: ...
+
+    async def list(self, *, after: UUID | None, limit: int) -> Sequence[Tenant]:
+        """Up to `limit` tenants with id greater than `after`, in creation order."""
+
+    async def delete(self, tenant_id: TenantId) -> bool:
+        """Delete the tenant with every record and key it owns; False when missing."""
+
+
+class ApiKeyRepository(Protocol):
+    """API keys, each found by its tenant and its own id."""
+
+    async def add(self, key: ApiKey) -> None: ...
+
+    async def get(self, tenant_id: TenantId, key_id: UUID) -> ApiKey | None: ...
+
+    async def revoke(self, tenant_id: TenantId, key_id: UUID, *, now: datetime) -> bool:
+        """Mark the tenant's key revoked; False when it has no such live key."""
+
+
+class OperatorUnitOfWork(Protocol):
+    """One atomic transaction over the tenant registry and its keys."""
+
+    tenants: TenantRepository
+    api_keys: ApiKeyRepository
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None: ...
+
+    async def commit(self) -> None: ...
+
+
+class OperatorUnitOfWorkFactory(Protocol):
+    """Opens an operator unit of work."""
+
+    def __call__(self) -> OperatorUnitOfWork: ...
+
+
+class CredentialCache(Protocol):
+    """A short-lived map from presented key to tenant, cleared for a key on revocation."""
+
+    def get(self, token: str) -> TenantId | None: ...
+
+    def put(self, token: str, key_id: UUID, tenant_id: TenantId) -> None: ...
+
+    def forget(self, key_id: UUID) -> None: ...
+
+    def clear(self) -> None: ...

@@ -1,0 +1,1 @@
+"""Use cases: one class per operation of the contract, each owning its transaction."""

@@ -1,0 +1,76 @@
+"""The composition root: builds the engine, the units of work and every use case."""
+
+from collections.abc import Iterator
+
+from dependency_injector import containers, providers
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.clock import SystemClock
+from adapters.security.cache import TtlCredentialCache
+from adapters.security.hashing import Sha256KeyHasher
+from adapters.sqlalchemy.engine import create_engine, create_session_factory
+from adapters.sqlalchemy.unit_of_work import SqlaOperatorUnitOfWork, SqlaUnitOfWork
+from domain.model import Book, City, User
+from domain.use_cases import cities as city_cases
+from domain.use_cases import records
+from domain.use_cases import tenants as tenant_cases
+from domain.use_cases import users as user_cases
+from entrypoints.settings import Settings
+
+
+def _engine(settings: Settings) -> Iterator[AsyncEngine]:
+    """The engine as a resource: created by init_resources(), disposed by `dispose()`."""
+    yield create_engine(
+        settings.url, pool_size=settings.pool_size, max_overflow=settings.pool_max_overflow,
+        pool_timeout=settings.pool_timeout, pool_recycle=settings.pool_recycle,
+        pool_pre_ping=settings.pool_pre_ping, statement_timeout_ms=settings.statement_timeout_ms,
+        sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms, echo=settings.echo_sql)
+
+
+def _records(uow: providers.Provider, clock: providers.Provider, entity: type,
+             collection: str) -> dict[str, providers.Singleton]:
+    return {verb: providers.Singleton(case, uow.provider, clock, entity, collection)
+            for verb, case in (("create", records.CreateRecord), ("get", records.GetRecord),
+                               ("list", records.ListRecords), ("update", records.UpdateRecord),
+                               ("delete", records.DeleteRecord))}
+
+
+class Container(containers.DeclarativeContainer):
+    """Providers for one process; tests override `uow` and `operator_uow` with fakes."""
+
+    settings = providers.Dependency(instance_of=Settings)
+
+    engine = providers.Resource(_engine, settings)
+    session_factory = providers.Singleton(create_session_factory, engine)
+
+    clock = providers.Singleton(SystemClock)
+    hasher = providers.Singleton(Sha256KeyHasher)
+    credential_cache = providers.Singleton(
+        TtlCredentialCache, ttl=providers.Callable(lambda s: s.key_cache_ttl, settings))
+
+    uow = providers.Factory(SqlaUnitOfWork, session_factory)
+    operator_uow = providers.Factory(SqlaOperatorUnitOfWork, session_factory)
+
+    books = providers.Dict(_records(uow, clock, Book, "books"))
+    cities = providers.Dict(_records(uow, clock, City, "cities"))
+    users = providers.Dict(_records(uow, clock, User, "users"))
+    biggest_cities = providers.Singleton(city_cases.BiggestCities, uow.provider)
+    get_user_by_name = providers.Singleton(user_cases.GetUserByName, uow.provider, clock)
+    get_or_create_user = providers.Singleton(user_cases.GetOrCreateUser, uow.provider, clock)
+    update_or_create_user = providers.Singleton(user_cases.UpdateOrCreateUser, uow.provider, clock)
+
+    _operator = (operator_uow.provider, clock, hasher, credential_cache)
+    authenticate = providers.Singleton(tenant_cases.Authenticate, *_operator)
+    create_tenant = providers.Singleton(tenant_cases.CreateTenant, *_operator)
+    get_tenant = providers.Singleton(tenant_cases.GetTenant, *_operator)
+    list_tenants = providers.Singleton(tenant_cases.ListTenants, *_operator)
+    delete_tenant = providers.Singleton(tenant_cases.DeleteTenant, *_operator)
+    issue_api_key = providers.Singleton(tenant_cases.IssueApiKey, *_operator)
+    revoke_api_key = providers.Singleton(tenant_cases.RevokeApiKey, *_operator)
+
+
+async def dispose(container: Container) -> None:
+    """Close the pool (if it was ever created) and release every resource."""
+    if container.engine.initialized:
+        await container.engine().dispose()
+    container.shutdown_resources()

@@ -1,0 +1,72 @@
+"""Settings from CATALOG_* environment variables (and a .env file), built once per process."""
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./catalog.db"
+
+_ASYNC_DRIVERS = {
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+    "postgresql+psycopg2": "postgresql+asyncpg",
+    "postgresql+psycopg": "postgresql+asyncpg",
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+pysqlite": "sqlite+aiosqlite",
+}
+
+
+def to_async_url(url: str) -> str:
+    """Translate a sync SQLAlchemy URL to its async driver (`postgresql://` -> asyncpg)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError("must be a URL such as postgresql://user@host/db or sqlite:///file.db")
+    return f"{_ASYNC_DRIVERS.get(scheme.lower(), scheme)}://{rest}"
+
+
+class Settings(BaseSettings):
+    """Everything the service can be told; `catalog config` prints it with secrets masked."""
+
+    model_config = SettingsConfigDict(env_prefix="CATALOG_", env_file=".env", extra="ignore")
+
+    database_url: SecretStr = SecretStr(DEFAULT_DATABASE_URL)
+    admin_token: SecretStr | None = None
+    pool_size: int = Field(10, ge=1)
+    pool_max_overflow: int = Field(10, ge=0)
+    pool_timeout: float = Field(5.0, gt=0, description="seconds to wait for a pooled connection")
+    pool_recycle: int = Field(1800, description="seconds before a connection is replaced")
+    pool_pre_ping: bool = False
+    statement_timeout_ms: int = Field(15_000, ge=0)
+    sqlite_busy_timeout_ms: int = Field(10_000, ge=0)
+    key_cache_ttl: float = Field(30.0, ge=0, le=60, description="seconds a resolved key is trusted")
+    migrate_on_start: bool | None = Field(
+        None, description="run `db sync` before serving; default: only on SQLite")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = Field(1, ge=1)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    echo_sql: bool = False
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _async_driver(cls, value: object) -> object:
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        return to_async_url(str(raw)) if raw else DEFAULT_DATABASE_URL
+
+    @property
+    def url(self) -> str:
+        return self.database_url.get_secret_value()
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.startswith("sqlite")
+
+    def masked(self) -> dict[str, object]:
+        """The effective settings, with passwords and tokens replaced by ***."""
+        from sqlalchemy.engine import make_url
+
+        shown = self.model_dump()
+        shown["database_url"] = make_url(self.url).render_as_string(hide_password=True)
+        shown["admin_token"] = "***" if self.admin_token else None
+        return shown
