@@ -7,6 +7,7 @@ from uuid import UUID
 
 PREFIX = "ck_"
 _IDS_LENGTH = 64
+_HEX = frozenset("0123456789abcdef")
 
 
 def format_token(tenant_id: UUID, key_id: UUID, secret: str) -> str:
@@ -18,7 +19,7 @@ def parse_token(token: str) -> tuple[UUID, UUID, str] | None:
     if not token.startswith(PREFIX) or len(token) > 200:
         return None
     ids, sep, secret = token[len(PREFIX):].partition("_")
-    if not sep or len(ids) != _IDS_LENGTH or not secret:
+    if not sep or len(ids) != _IDS_LENGTH or not secret or not _HEX.issuperset(ids):
         return None
     try:
         return UUID(hex=ids[:32]), UUID(hex=ids[32:]), secret

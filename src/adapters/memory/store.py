@@ -41,7 +41,7 @@ class _MemoryUnitOfWork:
         self._store.lock.release()
 
     async def commit(self) -> None:
-        self._store.tables = dict(self._work)
+        self._store.tables = {name: dict(rows) for name, rows in self._work.items()}
 
 
 class MemoryUnitOfWork(_MemoryUnitOfWork):

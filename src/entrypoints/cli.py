@@ -1,0 +1,131 @@
+"""The `catalog` command: serve, migrate, manage tenants and show the settings."""
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from adapters.sqlalchemy import migrate
+from domain.errors import DomainError
+from entrypoints.container import Container, dispose
+from entrypoints.http import rendering
+from entrypoints.http.json import dumps
+from entrypoints.settings import Settings
+
+app = typer.Typer(help="tenant-catalog: a multi-tenant catalog service.", no_args_is_help=True)
+db = typer.Typer(help="Database schema migrations (Alembic).", no_args_is_help=True)
+tenants = typer.Typer(help="Create, list and delete tenants.", no_args_is_help=True)
+app.add_typer(db, name="db")
+app.add_typer(tenants, name="tenants")
+
+T = TypeVar("T")
+
+
+def _echo(data: Any) -> None:
+    typer.echo(dumps(data).decode())
+
+
+def _with_container(work: Callable[[Container], Awaitable[T]]) -> T:
+    """Run `work` against a container whose engine lives only for this command."""
+
+    async def run() -> T:
+        container = Container(settings=Settings())
+        container.init_resources()
+        try:
+            return await work(container)
+        finally:
+            await dispose(container)
+
+    try:
+        return asyncio.run(run())
+    except DomainError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def serve(host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
+          port: Annotated[int | None, typer.Option(help="port to listen on")] = None,
+          workers: Annotated[int | None, typer.Option(help="worker processes")] = None) -> None:
+    """Start the HTTP service (on SQLite, the schema is brought up to date first)."""
+    import uvicorn
+
+    settings = Settings()
+    if settings.migrate_on_start if settings.migrate_on_start is not None else settings.is_sqlite:
+        asyncio.run(migrate.sync(settings.url))
+    uvicorn.run("entrypoints.http.asgi:app_factory", factory=True,
+                host=host or settings.host, port=port or settings.port,
+                workers=workers or settings.workers, log_level=settings.log_level,
+                proxy_headers=True, server_header=False, timeout_graceful_shutdown=30)
+
+
+@app.command()
+def config() -> None:
+    """Print the effective settings, secrets masked."""
+    typer.echo(json.dumps(Settings().masked(), indent=2, default=str))
+
+
+@db.command()
+def upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Upgrade the schema to REVISION (default: head)."""
+    asyncio.run(migrate.upgrade(Settings().url, revision))
+
+
+@db.command()
+def downgrade(revision: Annotated[str, typer.Argument()]) -> None:
+    """Downgrade the schema to REVISION (`base` removes it all)."""
+    asyncio.run(migrate.downgrade(Settings().url, revision))
+
+
+@db.command()
+def current() -> None:
+    """Print the schema's current revision."""
+    typer.echo(asyncio.run(migrate.current(Settings().url)) or "none")
+
+
+@db.command()
+def sync() -> None:
+    """Empty database: create the schema and stamp head; otherwise upgrade to head."""
+    asyncio.run(migrate.sync(Settings().url))
+
+
+@tenants.command("create")
+def create_tenant(slug: str, name: Annotated[str | None, typer.Option()] = None) -> None:
+    """Create a tenant and print it with its first API key (shown only now)."""
+    tenant, key = _with_container(lambda c: c.create_tenant()(slug, name))
+    _echo({"tenant": rendering.tenant(tenant), "api_key": rendering.api_key(key)})
+
+
+@tenants.command("list")
+def list_tenants() -> None:
+    """Print every tenant, one JSON object per line, in creation order."""
+
+    async def every(container: Container) -> list[Any]:
+        found, after = [], None
+        while True:
+            page = await container.list_tenants()(after=after, limit=100)
+            found.extend(page.items)
+            if page.next_after is None:
+                return found
+            after = page.next_after
+
+    for tenant in _with_container(every):
+        _echo(rendering.tenant(tenant))
+
+
+@tenants.command("delete")
+def delete_tenant(slug: str) -> None:
+    """Delete the tenant with this slug and all of its data."""
+
+    async def delete(container: Container) -> None:
+        tenant = await container.get_tenant()(slug=slug)
+        await container.delete_tenant()(tenant.id)
+
+    _with_container(delete)
+    typer.echo(f"deleted {slug}")
+
+
+def main() -> None:
+    app()

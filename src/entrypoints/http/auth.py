@@ -1,0 +1,46 @@
+"""Credentials: the tenant's API key for /v1 resources, the operator's token for /v1/tenants."""
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException
+
+from domain.errors import InvalidCredentials
+from domain.tenancy import TenantId
+
+_api_key = HTTPBearer(scheme_name="ApiKey", auto_error=False,
+                      description="A tenant's API key: `Authorization: Bearer ck_...`")
+_admin = HTTPBearer(scheme_name="AdminToken", auto_error=False,
+                    description="The operator's token (CATALOG_ADMIN_TOKEN)")
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="catalog"'}
+
+
+async def current_tenant(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_api_key)],
+) -> TenantId:
+    """The tenant whose API key authorised this request; 401 otherwise."""
+    if credentials is None:
+        raise InvalidCredentials()
+    tenant_id = await request.app.state.container.authenticate()(credentials.credentials)
+    request.scope["state"]["tenant_id"] = str(tenant_id)
+    return tenant_id  # type: ignore[no-any-return]
+
+
+async def require_operator(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_admin)],
+) -> None:
+    """Admit the operator's bearer token; 403 to everyone while no token is configured."""
+    token = request.app.state.settings.admin_token
+    if token is None:
+        raise HTTPException(403, "the admin API is disabled: CATALOG_ADMIN_TOKEN is not set")
+    if credentials is None or not hmac.compare_digest(
+            credentials.credentials.encode(), token.get_secret_value().encode()):
+        raise HTTPException(401, "the operator's token is required", headers=_CHALLENGE)
+
+
+Tenant = Annotated[TenantId, Depends(current_tenant)]
+Operator = Depends(require_operator)

@@ -1,0 +1,143 @@
+"""Request and response bodies: strict JSON, unknown fields refused, text a store can hold."""
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from domain.model.rules import INT64_MAX, text_problem
+from domain.tenancy import SLUG_PATTERN
+
+
+def _storable(value: str) -> str:
+    problem = text_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_storable)]
+FullName = Annotated[str, StringConstraints(max_length=200), AfterValidator(_storable)]
+Year = Annotated[int, Field(ge=-5000, le=9999)]
+Population = Annotated[int, Field(ge=0, le=INT64_MAX)]
+Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN, min_length=3, max_length=63)]
+
+
+class Body(BaseModel):
+    """A request body: strict types, no unknown fields; absent optional fields stay unset."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    def sent(self) -> dict[str, object]:
+        return self.model_dump(exclude_unset=True)
+
+
+class Out(BaseModel):
+    """Base of response bodies (documentation only: responses are rendered directly)."""
+
+
+class RecordOut(Out):
+    id: UUID
+    created_at: datetime
+    updated_at: datetime
+    version: int = Field(ge=1)
+
+
+class BookIn(Body):
+    name: Name
+    author: Name
+    release_year: Year
+
+
+class BookPatch(Body):
+    name: Name = None  # type: ignore[assignment]
+    author: Name = None  # type: ignore[assignment]
+    release_year: Year = None  # type: ignore[assignment]
+
+
+class BookOut(RecordOut):
+    name: str
+    author: str
+    release_year: int
+
+
+class CityIn(Body):
+    name: Name
+    population: Population
+
+
+class CityPatch(Body):
+    name: Name = None  # type: ignore[assignment]
+    population: Population = None  # type: ignore[assignment]
+
+
+class CityOut(RecordOut):
+    name: str
+    population: int
+
+
+class UserIn(Body):
+    name: Name
+    full_name: FullName = ""
+
+
+class UserPatch(Body):
+    name: Name = None  # type: ignore[assignment]
+    full_name: FullName = None  # type: ignore[assignment]
+
+
+class UserDefaults(Body):
+    full_name: FullName = ""
+
+
+class UserFullName(Body):
+    full_name: FullName
+
+
+class UserOut(RecordOut):
+    name: str
+    full_name: str
+
+
+class BookPage(Out):
+    items: list[BookOut]
+    next_cursor: str | None
+
+
+class CityPage(Out):
+    items: list[CityOut]
+    next_cursor: str | None
+
+
+class UserPage(Out):
+    items: list[UserOut]
+    next_cursor: str | None
+
+
+class TenantIn(Body):
+    slug: Slug
+    name: Name | None = None
+
+
+class TenantOut(Out):
+    id: UUID
+    slug: str
+    name: str
+    created_at: datetime
+
+
+class TenantPage(Out):
+    items: list[TenantOut]
+    next_cursor: str | None
+
+
+class ApiKeyOut(Out):
+    id: UUID
+    key: str = Field(description="The secret API key; shown only in this response.")
+    created_at: datetime
+
+
+class TenantCreated(Out):
+    tenant: TenantOut
+    api_key: ApiKeyOut

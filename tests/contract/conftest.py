@@ -1,0 +1,90 @@
+"""The contract suite's adapters: memory, SQLite and PostgreSQL behind the same ports.
+
+`uow_factories` opens tenant and operator units of work on one adapter; each test makes
+its own tenants, so the databases (shared by the whole session) need no cleanup."""
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import pytest
+import pytest_asyncio
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from adapters.memory import MemoryOperatorUnitOfWork, MemoryStore, MemoryUnitOfWork
+from adapters.sqlalchemy.engine import create_engine, create_session_factory
+from adapters.sqlalchemy.unit_of_work import SqlaOperatorUnitOfWork, SqlaUnitOfWork
+from domain.ids import new_id
+from domain.model import Tenant
+from domain.ports import OperatorUnitOfWork, UnitOfWork
+from domain.tenancy import TenantId
+
+# TEMPORARY: remove with _scratch.py once tests/conftest.py provides sqlite_url and pg_url.
+from tests.contract._scratch import pg_url, sqlite_url  # noqa: F401
+from tests.contract.helpers import utcnow
+
+Sessions = async_sessionmaker[AsyncSession]
+
+
+@dataclass(frozen=True)
+class UowFactories:
+    """Opens units of work on one adapter: `tenant(tenant_id)` and `operator()`."""
+
+    name: str
+    tenant: Callable[[TenantId], UnitOfWork]
+    operator: Callable[[], OperatorUnitOfWork]
+
+    @property
+    def is_sql(self) -> bool:
+        return self.name != "memory"
+
+    async def new_tenant(self) -> Tenant:
+        """A committed tenant with a unique slug: the owner that tenant tables refer to."""
+        tenant = Tenant.create(f"contract-{new_id().hex}", "Contract test", utcnow())
+        async with self.operator() as uow:
+            await uow.tenants.add(tenant)
+            await uow.commit()
+        return tenant
+
+
+async def _sessions(url: str) -> AsyncIterator[Sessions]:
+    engine = create_engine(url, pool_size=10, max_overflow=15)
+    try:
+        yield create_session_factory(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def sqlite_sessions(sqlite_url: str) -> AsyncIterator[Sessions]:  # noqa: F811
+    async for sessions in _sessions(sqlite_url):
+        yield sessions
+
+
+@pytest_asyncio.fixture(scope="session")
+async def pg_sessions(pg_url: str) -> AsyncIterator[Sessions]:  # noqa: F811
+    async for sessions in _sessions(pg_url):
+        yield sessions
+
+
+_SESSIONS = {"sqlite": "sqlite_sessions", "postgresql": "pg_sessions"}
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
+def uow_factories(request: pytest.FixtureRequest) -> UowFactories:
+    if request.param == "memory":
+        store = MemoryStore()
+        return UowFactories("memory", lambda tenant_id: MemoryUnitOfWork(store, tenant_id),
+                            lambda: MemoryOperatorUnitOfWork(store))
+    sessions: Sessions = request.getfixturevalue(_SESSIONS[request.param])
+    return UowFactories(request.param, lambda tenant_id: SqlaUnitOfWork(sessions, tenant_id),
+                        lambda: SqlaOperatorUnitOfWork(sessions))
+
+
+@pytest.fixture
+async def tenant(uow_factories: UowFactories) -> Tenant:
+    return await uow_factories.new_tenant()
+
+
+@pytest.fixture
+async def other_tenant(uow_factories: UowFactories) -> Tenant:
+    return await uow_factories.new_tenant()

@@ -1,0 +1,28 @@
+"""Entities for the contract suite, made as the use cases make them."""
+
+from datetime import UTC, datetime, timedelta
+
+from domain.model import Book, City, User
+from domain.tenancy import TenantId
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def book(tenant_id: TenantId, **fields: object) -> Book:
+    return Book.create(tenant_id, utcnow(), **{"name": "Dune", "author": "Frank Herbert",
+                                               "release_year": 1965, **fields})
+
+
+def city(tenant_id: TenantId, name: str = "Oslo", population: int = 700_000) -> City:
+    return City.create(tenant_id, utcnow(), name=name, population=population)
+
+
+def user(tenant_id: TenantId, name: str = "ada", full_name: str = "Ada Lovelace") -> User:
+    return User.create(tenant_id, utcnow(), name=name, full_name=full_name)
+
+
+def assert_utc(moment: datetime | None) -> None:
+    assert moment is not None
+    assert moment.tzinfo is not None and moment.utcoffset() == timedelta(0), moment

@@ -1,0 +1,114 @@
+"""Use cases wired straight onto the in-memory adapters, with the real clock and hasher."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from adapters.clock import SystemClock
+from adapters.memory import MemoryOperatorUnitOfWork, MemoryStore, MemoryUnitOfWork
+from adapters.security.cache import TtlCredentialCache
+from adapters.security.hashing import Sha256KeyHasher
+from domain.ids import new_id
+from domain.model import Book, City, User
+from domain.tenancy import TenantId
+from domain.use_cases.records import (CreateRecord, DeleteRecord, GetRecord, ListRecords,
+                                      UpdateRecord)
+
+
+class SteppingClock:
+    """A clock that moves only when told to: `now()` is exact and predictable."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.current = start or datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, seconds: float) -> None:
+        self.current += timedelta(seconds=seconds)
+
+
+class ManualMonotonic:
+    """A stand-in for time.monotonic, for the credential cache."""
+
+    def __init__(self) -> None:
+        self.value = 1000.0
+
+    def __call__(self) -> float:
+        return self.value
+
+
+@pytest.fixture
+def store() -> MemoryStore:
+    return MemoryStore()
+
+
+@pytest.fixture
+def tenant_id() -> TenantId:
+    return TenantId(new_id())
+
+
+@pytest.fixture
+def other_tenant_id() -> TenantId:
+    return TenantId(new_id())
+
+
+@pytest.fixture
+def uow(store: MemoryStore):
+    return lambda tenant: MemoryUnitOfWork(store, tenant)
+
+
+@pytest.fixture
+def operator_uow(store: MemoryStore):
+    return lambda: MemoryOperatorUnitOfWork(store)
+
+
+@pytest.fixture
+def clock() -> SteppingClock:
+    return SteppingClock()
+
+
+@pytest.fixture
+def monotonic() -> ManualMonotonic:
+    return ManualMonotonic()
+
+
+@pytest.fixture
+def cache(monotonic: ManualMonotonic) -> TtlCredentialCache:
+    return TtlCredentialCache(ttl=30, clock=monotonic)
+
+
+@pytest.fixture
+def hasher() -> Sha256KeyHasher:
+    return Sha256KeyHasher()
+
+
+class RecordCases:
+    """The five record use cases for one kind of record."""
+
+    def __init__(self, uow, clock, entity, collection) -> None:
+        self.create = CreateRecord(uow, clock, entity, collection)
+        self.get = GetRecord(uow, clock, entity, collection)
+        self.list = ListRecords(uow, clock, entity, collection)
+        self.update = UpdateRecord(uow, clock, entity, collection)
+        self.delete = DeleteRecord(uow, clock, entity, collection)
+
+
+@pytest.fixture
+def books(uow) -> RecordCases:
+    return RecordCases(uow, SystemClock(), Book, "books")
+
+
+@pytest.fixture
+def stepped_books(uow, clock: SteppingClock) -> RecordCases:
+    return RecordCases(uow, clock, Book, "books")
+
+
+@pytest.fixture
+def cities(uow) -> RecordCases:
+    return RecordCases(uow, SystemClock(), City, "cities")
+
+
+@pytest.fixture
+def users(uow) -> RecordCases:
+    return RecordCases(uow, SystemClock(), User, "users")
