@@ -1,0 +1,1 @@
+"""Revision scripts, oldest first: `NNNN_description.py` with revision "NNNN"."""

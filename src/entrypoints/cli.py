@@ -2,12 +2,12 @@
 
 import asyncio
 import json
+import signal
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 import typer
 
-from adapters.sqlalchemy import migrate
 from domain.errors import DomainError
 from entrypoints.container import Container, dispose
 from entrypoints.http import rendering
@@ -21,6 +21,12 @@ app.add_typer(db, name="db")
 app.add_typer(tenants, name="tenants")
 
 T = TypeVar("T")
+
+
+def _migrate():  # type: ignore[no-untyped-def]
+    from adapters.sqlalchemy import migrate  # Alembic is slow to import: only when needed
+
+    return migrate
 
 
 def _echo(data: Any) -> None:
@@ -54,7 +60,11 @@ def serve(host: Annotated[str | None, typer.Option(help="address to listen on")]
 
     settings = Settings()
     if settings.migrate_on_start if settings.migrate_on_start is not None else settings.is_sqlite:
-        asyncio.run(migrate.sync(settings.url))
+        asyncio.run(_migrate().sync(settings.url))
+    # uvicorn re-raises SIGTERM/SIGINT once it has shut down gracefully, to whatever handler
+    # was there before it: make that one a no-op, so a graceful stop exits with status 0.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
     uvicorn.run("entrypoints.http.asgi:app_factory", factory=True,
                 host=host or settings.host, port=port or settings.port,
                 workers=workers or settings.workers, log_level=settings.log_level,
@@ -70,25 +80,25 @@ def config() -> None:
 @db.command()
 def upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Upgrade the schema to REVISION (default: head)."""
-    asyncio.run(migrate.upgrade(Settings().url, revision))
+    asyncio.run(_migrate().upgrade(Settings().url, revision))
 
 
 @db.command()
 def downgrade(revision: Annotated[str, typer.Argument()]) -> None:
     """Downgrade the schema to REVISION (`base` removes it all)."""
-    asyncio.run(migrate.downgrade(Settings().url, revision))
+    asyncio.run(_migrate().downgrade(Settings().url, revision))
 
 
 @db.command()
 def current() -> None:
     """Print the schema's current revision."""
-    typer.echo(asyncio.run(migrate.current(Settings().url)) or "none")
+    typer.echo(asyncio.run(_migrate().current(Settings().url)) or "none")
 
 
 @db.command()
 def sync() -> None:
     """Empty database: create the schema and stamp head; otherwise upgrade to head."""
-    asyncio.run(migrate.sync(Settings().url))
+    asyncio.run(_migrate().sync(Settings().url))
 
 
 @tenants.command("create")

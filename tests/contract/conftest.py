@@ -1,7 +1,8 @@
 """The contract suite's adapters: memory, SQLite and PostgreSQL behind the same ports.
 
 `uow_factories` opens tenant and operator units of work on one adapter; each test makes
-its own tenants, so the databases (shared by the whole session) need no cleanup."""
+its own tenants, so the databases (shared by the whole session) need no cleanup. The SQL
+legs use `sqlite_url` and `pg_url` from tests/conftest.py: databases at the migrations' head."""
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -17,9 +18,6 @@ from domain.ids import new_id
 from domain.model import Tenant
 from domain.ports import OperatorUnitOfWork, UnitOfWork
 from domain.tenancy import TenantId
-
-# TEMPORARY: remove with _scratch.py once tests/conftest.py provides sqlite_url and pg_url.
-from tests.contract._scratch import pg_url, sqlite_url  # noqa: F401
 from tests.contract.helpers import utcnow
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -55,13 +53,13 @@ async def _sessions(url: str) -> AsyncIterator[Sessions]:
 
 
 @pytest_asyncio.fixture(scope="session")
-async def sqlite_sessions(sqlite_url: str) -> AsyncIterator[Sessions]:  # noqa: F811
+async def sqlite_sessions(sqlite_url: str) -> AsyncIterator[Sessions]:
     async for sessions in _sessions(sqlite_url):
         yield sessions
 
 
 @pytest_asyncio.fixture(scope="session")
-async def pg_sessions(pg_url: str) -> AsyncIterator[Sessions]:  # noqa: F811
+async def pg_sessions(pg_url: str) -> AsyncIterator[Sessions]:
     async for sessions in _sessions(pg_url):
         yield sessions
 

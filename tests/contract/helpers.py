@@ -1,6 +1,7 @@
 """Entities for the contract suite, made as the use cases make them."""
 
 from datetime import UTC, datetime, timedelta
+from uuid import UUID
 
 from domain.model import Book, City, User
 from domain.tenancy import TenantId
@@ -26,3 +27,10 @@ def user(tenant_id: TenantId, name: str = "ada", full_name: str = "Ada Lovelace"
 def assert_utc(moment: datetime | None) -> None:
     assert moment is not None
     assert moment.tzinfo is not None and moment.utcoffset() == timedelta(0), moment
+
+
+def assert_plain(entity: object) -> None:
+    """Every id is a plain uuid.UUID, not a driver's subclass (which JSON encoders refuse)."""
+    for name in ("id", "tenant_id"):
+        if hasattr(entity, name):
+            assert type(getattr(entity, name)) is UUID, (name, type(getattr(entity, name)))

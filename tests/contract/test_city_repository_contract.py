@@ -7,7 +7,7 @@ from domain.errors import AlreadyExists
 from domain.model import Tenant
 from domain.model.rules import INT64_MAX
 from tests.contract.conftest import UowFactories
-from tests.contract.helpers import assert_utc, city, utcnow
+from tests.contract.helpers import assert_plain, assert_utc, city, utcnow
 
 
 def assert_translated(uow_factories: UowFactories, error: AlreadyExists, constraint: str) -> None:
@@ -76,6 +76,7 @@ async def test_biggest_is_by_population_then_name(uow_factories: UowFactories,
     assert [c.name for c in top3] == ["huge", "mid", "B"]
     for c in everything:
         assert_utc(c.created_at)
+        assert_plain(c)
 
 
 async def test_the_largest_population_round_trips(uow_factories: UowFactories,

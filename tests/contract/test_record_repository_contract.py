@@ -5,7 +5,7 @@ from datetime import timedelta
 from domain.ids import new_id
 from domain.model import Book, Tenant
 from tests.contract.conftest import UowFactories
-from tests.contract.helpers import assert_utc, book, utcnow
+from tests.contract.helpers import assert_plain, assert_utc, book, utcnow
 
 
 async def add_books(uow_factories: UowFactories, tenant: Tenant, *books: Book) -> None:
@@ -27,6 +27,7 @@ async def test_add_then_get_round_trips_every_field(uow_factories: UowFactories,
     assert_utc(stored.created_at)
     assert_utc(stored.updated_at)
     assert stored.created_at == record.created_at  # to the microsecond
+    assert_plain(stored)
 
 
 async def test_list_pages_in_creation_order(uow_factories: UowFactories,
@@ -38,6 +39,8 @@ async def test_list_pages_in_creation_order(uow_factories: UowFactories,
     async with uow_factories.tenant(tenant.id) as uow:
         while True:
             page = list(await uow.books.list(after=after, limit=3))
+            for record in page:
+                assert_plain(record)
             pages.append([b.name for b in page])
             if len(page) < 3:
                 break
@@ -93,6 +96,7 @@ async def test_update_changes_given_fields_bumps_version_and_sets_updated_at(
                                                                      record.created_at)
     assert_utc(updated.updated_at)
     assert_utc(updated.created_at)
+    assert_plain(updated)
     async with uow_factories.tenant(tenant.id) as uow:
         assert await uow.books.get(record.id) == updated
 

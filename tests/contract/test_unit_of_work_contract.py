@@ -2,8 +2,9 @@
 
 import pytest
 
+from domain.errors import NotFound
 from domain.ids import new_id
-from domain.model import Tenant
+from domain.model import ApiKey, Tenant
 from tests.contract.conftest import UowFactories
 from tests.contract.helpers import book, city, user, utcnow
 
@@ -122,3 +123,30 @@ async def test_by_name_lookups_and_biggest_are_scoped(uow_factories: UowFactorie
         created, was_new = await uow.users.get_or_add(user(tenant.id, "only-theirs"))
         assert was_new and created.tenant_id == tenant.id
         await uow.commit()
+
+
+async def test_writes_for_a_missing_tenant_are_not_found(uow_factories: UowFactories) -> None:
+    """A tenant deleted while a caller still holds its (cached) key cannot gain records."""
+    ghost = Tenant.create(f"ghost-{new_id().hex}", "Deleted", utcnow())
+    for collection, make in (("books", book), ("cities", city), ("users", user)):
+        with pytest.raises(NotFound) as excinfo:
+            async with uow_factories.tenant(ghost.id) as uow:
+                await getattr(uow, collection).add(make(ghost.id))
+                await uow.commit()
+        assert excinfo.value.kind == "tenant"
+    with pytest.raises(NotFound):
+        async with uow_factories.tenant(ghost.id) as uow:
+            await uow.users.get_or_add(user(ghost.id))
+            await uow.commit()
+    with pytest.raises(NotFound):
+        async with uow_factories.tenant(ghost.id) as uow:
+            await uow.users.upsert_full_name(user(ghost.id), now=utcnow())
+            await uow.commit()
+    with pytest.raises(NotFound):
+        async with uow_factories.operator() as uow:
+            await uow.api_keys.add(ApiKey(id=new_id(), tenant_id=ghost.id, secret_hash="0" * 64,
+                                          created_at=utcnow()))
+            await uow.commit()
+    async with uow_factories.tenant(ghost.id) as uow:
+        assert list(await uow.books.list(after=None, limit=10)) == []
+        assert list(await uow.users.list(after=None, limit=10)) == []

@@ -75,19 +75,28 @@ class _Server:
     def async_url(self, database: str | None = None, user: str | None = None) -> str:
         return self.url(database, user).replace("postgresql://", "postgresql+asyncpg://", 1)
 
-    def execute(self, *statements: str, database: str | None = None) -> None:
+    async def execute_async(self, *statements: str, database: str | None = None) -> None:
         """Run SQL statements one by one, outside any transaction block."""
-        blocking(_execute(self.url(database), statements))
+        await _execute(self.url(database), statements)
 
-    def create_database(self, name: str, template: str | None = None) -> str:
+    async def create_database_async(self, name: str, template: str | None = None) -> str:
         """Create database `name` (optionally a copy of `template`); return its sync URL."""
         suffix = f" TEMPLATE {quote_ident(template)}" if template else ""
-        self.execute(f"CREATE DATABASE {quote_ident(name)}{suffix}")
+        await self.execute_async(f"CREATE DATABASE {quote_ident(name)}{suffix}")
         return self.url(name)
 
-    def drop_database(self, name: str) -> None:
+    async def drop_database_async(self, name: str) -> None:
         """Drop database `name` if it exists, disconnecting whoever is still connected."""
-        self.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
+        await self.execute_async(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
+
+    def execute(self, *statements: str, database: str | None = None) -> None:
+        blocking(self.execute_async(*statements, database=database))
+
+    def create_database(self, name: str, template: str | None = None) -> str:
+        return blocking(self.create_database_async(name, template))
+
+    def drop_database(self, name: str) -> None:
+        blocking(self.drop_database_async(name))
 
     def halt(self, mode: str = "fast") -> None:
         raise NotImplementedError("only a private server can be halted: throwaway_postgres("
@@ -121,13 +130,13 @@ class ExternalPostgres(_Server):
         url = url if user is None else url.set(username=user)
         return url.render_as_string(hide_password=False)
 
-    def create_database(self, name: str, template: str | None = None) -> str:
-        url = super().create_database(name, template)
+    async def create_database_async(self, name: str, template: str | None = None) -> str:
+        url = await super().create_database_async(name, template)
         self._created.add(name)
         return url
 
-    def drop_database(self, name: str) -> None:
-        super().drop_database(name)
+    async def drop_database_async(self, name: str) -> None:
+        await super().drop_database_async(name)
         self._created.discard(name)
 
     def stop(self) -> None:
@@ -400,5 +409,7 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass
+    with contextlib.suppress(OSError, IndexError):  # a zombie is dead too
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     return True

@@ -11,8 +11,14 @@ from adapters.security.hashing import Sha256KeyHasher
 from domain.ids import new_id
 from domain.model import Book, City, User
 from domain.tenancy import TenantId
-from domain.use_cases.records import (CreateRecord, DeleteRecord, GetRecord, ListRecords,
-                                      UpdateRecord)
+from domain.use_cases.records import (
+    CreateRecord,
+    DeleteRecord,
+    GetRecord,
+    ListRecords,
+    UpdateRecord,
+)
+from domain.use_cases.tenants import CreateTenant
 
 
 class SteppingClock:
@@ -44,16 +50,6 @@ def store() -> MemoryStore:
 
 
 @pytest.fixture
-def tenant_id() -> TenantId:
-    return TenantId(new_id())
-
-
-@pytest.fixture
-def other_tenant_id() -> TenantId:
-    return TenantId(new_id())
-
-
-@pytest.fixture
 def uow(store: MemoryStore):
     return lambda tenant: MemoryUnitOfWork(store, tenant)
 
@@ -61,6 +57,24 @@ def uow(store: MemoryStore):
 @pytest.fixture
 def operator_uow(store: MemoryStore):
     return lambda: MemoryOperatorUnitOfWork(store)
+
+
+async def _new_tenant(operator_uow) -> TenantId:
+    create = CreateTenant(operator_uow, SystemClock(), Sha256KeyHasher(),
+                          TtlCredentialCache(ttl=0))
+    tenant, _ = await create(f"tenant-{new_id().hex}")
+    return tenant.id
+
+
+@pytest.fixture
+async def tenant_id(operator_uow) -> TenantId:
+    """A registered tenant: records can only be written for tenants that exist."""
+    return await _new_tenant(operator_uow)
+
+
+@pytest.fixture
+async def other_tenant_id(operator_uow) -> TenantId:
+    return await _new_tenant(operator_uow)
 
 
 @pytest.fixture

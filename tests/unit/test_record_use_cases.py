@@ -34,7 +34,8 @@ async def test_create_of_a_taken_unique_name_is_already_exists(cities, tenant_id
     await cities.create(tenant_id, {"name": "Oslo", "population": 700_000})
     with pytest.raises(AlreadyExists) as excinfo:
         await cities.create(tenant_id, {"name": "Oslo", "population": 1})
-    assert (excinfo.value.kind, excinfo.value.field, excinfo.value.value) == ("city", "name", "Oslo")
+    error = excinfo.value
+    assert (error.kind, error.field, error.value) == ("city", "name", "Oslo")
     # The failed create left nothing behind, and another tenant may use the name.
     assert len((await cities.list(tenant_id, after=None, limit=10)).items) == 1
     other = await cities.create(other_tenant_id, {"name": "Oslo", "population": 2})
@@ -183,7 +184,8 @@ async def test_update_to_a_taken_name_is_already_exists(cities, tenant_id) -> No
     paris = await cities.create(tenant_id, {"name": "Paris", "population": 2})
     with pytest.raises(AlreadyExists) as excinfo:
         await cities.update(tenant_id, paris.id, {"name": "Rome"})
-    assert (excinfo.value.kind, excinfo.value.field, excinfo.value.value) == ("city", "name", "Rome")
+    error = excinfo.value
+    assert (error.kind, error.field, error.value) == ("city", "name", "Rome")
     assert await cities.get(tenant_id, paris.id) == paris
     # Renaming a city to its own name is not a conflict.
     same = await cities.update(tenant_id, paris.id, {"name": "Paris", "population": 3})
@@ -233,3 +235,16 @@ async def test_timestamps_are_utc(books, tenant_id) -> None:
         assert moment.tzinfo is not None and moment.utcoffset() == timedelta(0)
     assert updated.updated_at >= book.updated_at
     assert book.created_at.tzinfo == UTC
+
+
+async def test_writes_for_a_deleted_tenant_are_not_found(books, users, tenant_id,
+                                                          operator_uow) -> None:
+    async with operator_uow() as uow:
+        assert await uow.tenants.delete(tenant_id)
+        await uow.commit()
+    with pytest.raises(NotFound) as excinfo:
+        await books.create(tenant_id, BOOK)
+    assert excinfo.value.kind == "tenant"
+    with pytest.raises(NotFound):
+        await users.create(tenant_id, {"name": "u", "full_name": ""})
+    assert (await books.list(tenant_id, after=None, limit=10)).items == []

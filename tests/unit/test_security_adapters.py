@@ -1,5 +1,6 @@
 """The credential cache, the key hasher and the system clock."""
 
+import string
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -83,7 +84,7 @@ def test_hasher_makes_long_random_url_safe_secrets() -> None:
     assert len(secrets) == 50
     for secret in secrets:
         assert len(secret) >= 43
-        assert set(secret) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+        assert set(secret) <= set(string.ascii_letters + string.digits + "-_")
 
 
 def test_hasher_hash_and_verify() -> None:

@@ -10,8 +10,15 @@ from domain.ids import new_id
 from domain.model import IssuedKey, Tenant
 from domain.tenancy import TenantId
 from domain.tokens import format_token, parse_token
-from domain.use_cases.tenants import (Authenticate, CreateTenant, DeleteTenant, GetTenant,
-                                      IssueApiKey, ListTenants, RevokeApiKey)
+from domain.use_cases.tenants import (
+    Authenticate,
+    CreateTenant,
+    DeleteTenant,
+    GetTenant,
+    IssueApiKey,
+    ListTenants,
+    RevokeApiKey,
+)
 
 
 @dataclass
@@ -64,7 +71,8 @@ async def test_create_tenant_with_a_taken_slug_is_already_exists(ops, store) -> 
     await ops.create("acme")
     with pytest.raises(AlreadyExists) as excinfo:
         await ops.create("acme", "Other")
-    assert (excinfo.value.kind, excinfo.value.field, excinfo.value.value) == ("tenant", "slug", "acme")
+    error = excinfo.value
+    assert (error.kind, error.field, error.value) == ("tenant", "slug", "acme")
     assert len(store.tables["tenants"]) == 1 and len(store.tables["api_keys"]) == 1
 
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Generic, TypeVar
 from uuid import UUID
 
-from domain.errors import AlreadyExists
+from domain.errors import AlreadyExists, NotFound
 from domain.model import ApiKey, City, Record, Tenant, User
 from domain.tenancy import TenantId
 
@@ -17,8 +17,9 @@ Table = dict[UUID, object]
 class InMemoryRecordRepository(Generic[R]):
     """Records of one kind, filtered to one tenant; `unique` names a field unique per tenant."""
 
-    def __init__(self, rows: Table, tenant_id: TenantId, unique: str | None = None) -> None:
-        self._rows, self._tenant, self._unique = rows, tenant_id, unique
+    def __init__(self, rows: Table, tenants: Table, tenant_id: TenantId,
+                 unique: str | None = None) -> None:
+        self._rows, self._tenants, self._tenant, self._unique = rows, tenants, tenant_id, unique
 
     def _mine(self) -> list[R]:
         return [r for r in self._rows.values() if r.tenant_id == self._tenant]  # type: ignore[attr-defined]
@@ -31,6 +32,8 @@ class InMemoryRecordRepository(Generic[R]):
             raise AlreadyExists(record.KIND, self._unique, value)
 
     async def add(self, record: R) -> None:
+        if self._tenant not in self._tenants:  # as the SQL foreign key does
+            raise NotFound("tenant", None)
         self._check_unique(record)
         self._rows[record.id] = record
 
@@ -119,10 +122,12 @@ class InMemoryTenantRepository:
 
 
 class InMemoryApiKeyRepository:
-    def __init__(self, keys: Table) -> None:
-        self._keys = keys
+    def __init__(self, keys: Table, tenants: Table) -> None:
+        self._keys, self._tenants = keys, tenants
 
     async def add(self, key: ApiKey) -> None:
+        if key.tenant_id not in self._tenants:
+            raise NotFound("tenant", None)
         self._keys[key.id] = key
 
     async def get(self, tenant_id: TenantId, key_id: UUID) -> ApiKey | None:

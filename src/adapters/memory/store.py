@@ -53,9 +53,9 @@ class MemoryUnitOfWork(_MemoryUnitOfWork):
 
     def _open(self) -> None:
         w, t = self._work, self.tenant_id
-        self.books = InMemoryRecordRepository[Book](w["books"], t)
-        self.cities = InMemoryCityRepository(w["cities"], t, unique="name")
-        self.users = InMemoryUserRepository(w["users"], t, unique="name")
+        self.books = InMemoryRecordRepository[Book](w["books"], w["tenants"], t)
+        self.cities = InMemoryCityRepository(w["cities"], w["tenants"], t, unique="name")
+        self.users = InMemoryUserRepository(w["users"], w["tenants"], t, unique="name")
 
 
 class MemoryOperatorUnitOfWork(_MemoryUnitOfWork):
@@ -65,4 +65,4 @@ class MemoryOperatorUnitOfWork(_MemoryUnitOfWork):
         w = self._work
         self.tenants = InMemoryTenantRepository(
             w["tenants"], [w["books"], w["cities"], w["users"]], w["api_keys"])
-        self.api_keys = InMemoryApiKeyRepository(w["api_keys"])
+        self.api_keys = InMemoryApiKeyRepository(w["api_keys"], w["tenants"])

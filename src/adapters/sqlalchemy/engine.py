@@ -12,7 +12,8 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10,
                   statement_timeout_ms: int = 0, sqlite_busy_timeout_ms: int = 10_000,
                   echo: bool = False) -> AsyncEngine:
     """An AsyncEngine for `url`; nothing connects until the first unit of work."""
-    options: dict[str, Any] = {"echo": echo, "pool_pre_ping": pool_pre_ping}
+    options: dict[str, Any] = {"echo": echo, "pool_pre_ping": pool_pre_ping,
+                               "pool_timeout": pool_timeout}
     if make_url(url).get_backend_name() == "sqlite":
         engine = create_async_engine(url, **options)
         _make_sqlite_safe(engine, sqlite_busy_timeout_ms)
@@ -21,8 +22,8 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10,
     if statement_timeout_ms:
         server_settings["statement_timeout"] = str(statement_timeout_ms)
     return create_async_engine(
-        url, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout,
-        pool_recycle=pool_recycle, connect_args={"server_settings": server_settings}, **options)
+        url, pool_size=pool_size, max_overflow=max_overflow, pool_recycle=pool_recycle,
+        connect_args={"server_settings": server_settings, "timeout": pool_timeout}, **options)
 
 
 def _make_sqlite_safe(engine: AsyncEngine, busy_timeout_ms: int) -> None:

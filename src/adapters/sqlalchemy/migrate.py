@@ -6,6 +6,7 @@ URLs are async SQLAlchemy URLs (`postgresql+asyncpg://…`, `sqlite+aiosqlite://
 """
 
 import asyncio
+import contextlib
 import functools
 import importlib.resources
 import threading
@@ -30,13 +31,13 @@ _alembic_lock = threading.RLock()
 
 def script_location() -> Path:
     """The installed `migrations` package (env.py and versions/), wherever it was installed."""
-    try:
-        path = Path(str(importlib.resources.files("migrations")))
-    except ModuleNotFoundError:
-        path = Path(__file__).resolve().parents[3] / "migrations"  # a source checkout
-    if not (path / "env.py").is_file():
-        raise RuntimeError(f"no Alembic migrations found at {path}")
-    return path
+    candidates = [Path(__file__).resolve().parents[3] / "migrations"]  # a source checkout
+    with contextlib.suppress(ModuleNotFoundError):
+        candidates.insert(0, Path(str(importlib.resources.files("migrations"))))
+    for path in candidates:
+        if (path / "env.py").is_file() and (path / "versions").is_dir():
+            return path
+    raise RuntimeError(f"no Alembic migrations found in {candidates}")
 
 
 def alembic_config(url: str | None = None) -> Config:

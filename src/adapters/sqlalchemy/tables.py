@@ -1,6 +1,7 @@
 """The schema: every tenant table leads its keys and indexes with `tenant_id`."""
 
 from datetime import UTC, datetime
+from uuid import UUID
 
 from sqlalchemy import (BigInteger, Column, DateTime, ForeignKey, Index, Integer, MetaData,
                         String, Table, TypeDecorator, UniqueConstraint, Uuid)
@@ -34,8 +35,18 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value
 
 
+class PlainUuid(TypeDecorator[UUID]):
+    """A plain uuid.UUID on every driver (asyncpg returns a subclass that JSON encoders refuse)."""
+
+    impl = Uuid
+    cache_ok = True
+
+    def process_result_value(self, value: UUID | None, dialect: Dialect) -> UUID | None:
+        return value if value is None or type(value) is UUID else UUID(int=value.int)
+
+
 def _tenant_id() -> Column[object]:
-    return Column("tenant_id", Uuid, ForeignKey("tenants.id", ondelete="CASCADE"),
+    return Column("tenant_id", PlainUuid, ForeignKey("tenants.id", ondelete="CASCADE"),
                   primary_key=True)
 
 
@@ -49,7 +60,7 @@ def _record_columns() -> list[Column[object]]:
 
 tenants = Table(
     "tenants", metadata,
-    Column("id", Uuid, primary_key=True),
+    Column("id", PlainUuid, primary_key=True),
     Column("slug", String(63), nullable=False),
     Column("name", String(200), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
@@ -59,7 +70,7 @@ tenants = Table(
 api_keys = Table(
     "api_keys", metadata,
     _tenant_id(),
-    Column("id", Uuid, primary_key=True),
+    Column("id", PlainUuid, primary_key=True),
     Column("secret_hash", String(64), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("revoked_at", UtcDateTime, nullable=True),
@@ -68,7 +79,7 @@ api_keys = Table(
 books = Table(
     "books", metadata,
     _tenant_id(),
-    Column("id", Uuid, primary_key=True),
+    Column("id", PlainUuid, primary_key=True),
     Column("name", String(200), nullable=False),
     Column("author", String(200), nullable=False),
     Column("release_year", Integer, nullable=False),
@@ -79,7 +90,7 @@ books = Table(
 cities = Table(
     "cities", metadata,
     _tenant_id(),
-    Column("id", Uuid, primary_key=True),
+    Column("id", PlainUuid, primary_key=True),
     Column("name", String(200), nullable=False),
     Column("population", BigInteger, nullable=False),
     *_record_columns(),
@@ -92,7 +103,7 @@ Index("ix_cities_tenant_id_population_name", cities.c.tenant_id, cities.c.popula
 users = Table(
     "users", metadata,
     _tenant_id(),
-    Column("id", Uuid, primary_key=True),
+    Column("id", PlainUuid, primary_key=True),
     Column("name", String(200), nullable=False),
     Column("full_name", String(200), nullable=False),
     *_record_columns(),

@@ -1,0 +1,38 @@
+"""Session fixtures: one throwaway PostgreSQL, and a database at head on each dialect.
+
+`await new_pg_database(server, migrated=True)` gives a test a database of its own.
+"""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from adapters.sqlalchemy import migrate
+from tests.support.databases import new_pg_database, new_sqlite_database
+from tests.support.postgres import ExternalPostgres, PostgresServer, throwaway_postgres
+
+__all__ = ["new_pg_database", "new_sqlite_database"]
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer | ExternalPostgres]:
+    """TEST_DATABASE_URL's server, or a private one started once per session."""
+    with throwaway_postgres() as server:
+        yield server
+
+
+@pytest_asyncio.fixture(scope="session")
+async def pg_url(postgres_server: PostgresServer | ExternalPostgres) -> str:
+    """`postgresql+asyncpg://…@127.0.0.1:…/…`: a session-wide database at the migrations' head."""
+    return await new_pg_database(postgres_server)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """`sqlite+aiosqlite:///…/catalog.db`: a session-wide database at the migrations' head."""
+    directory: Path = tmp_path_factory.mktemp("sqlite")
+    url = f"sqlite+aiosqlite:///{directory / 'catalog.db'}"
+    await migrate.upgrade(url)
+    return url
