@@ -22,12 +22,19 @@ def database_url() -> str:
     from entrypoints.settings import Settings, to_async_url
 
     url = config.attributes.get("url") or context.get_x_argument(as_dictionary=True).get("url")
-    return to_async_url(url) if url else Settings().url
+    return to_async_url(url) if url else Settings().migration_url
+
+
+def app_role() -> str:
+    """The role the service connects as, which the migrations grant to."""
+    from entrypoints.settings import Settings
+
+    return str(config.attributes.get("app_role") or Settings().app_role)
 
 
 def run_migrations_offline() -> None:
     url = database_url()
-    context.configure(url=url, target_metadata=target_metadata, literal_binds=True,
+    context.configure(url=url, target_metadata=target_metadata, literal_binds=True, app_role=app_role(),
                       dialect_opts={"paramstyle": "named"},
                       render_as_batch=url.startswith("sqlite"))
     with context.begin_transaction():
@@ -35,7 +42,7 @@ def run_migrations_offline() -> None:
 
 
 def do_run_migrations(connection: Connection) -> None:
-    context.configure(connection=connection, **context_options(connection))
+    context.configure(connection=connection, app_role=app_role(), **context_options(connection))
     with context.begin_transaction():
         lock_for_migration(connection)
         context.run_migrations()

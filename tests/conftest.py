@@ -10,10 +10,10 @@ import pytest
 import pytest_asyncio
 
 from adapters.sqlalchemy import migrate
-from tests.support.databases import new_pg_database, new_sqlite_database
+from tests.support.databases import app_url, new_pg_database, new_sqlite_database, owner_url_of
 from tests.support.postgres import ExternalPostgres, PostgresServer, throwaway_postgres
 
-__all__ = ["new_pg_database", "new_sqlite_database"]
+__all__ = ["app_url", "new_pg_database", "new_sqlite_database", "owner_url_of"]
 
 
 @pytest.fixture(scope="session")

@@ -60,7 +60,7 @@ def serve(host: Annotated[str | None, typer.Option(help="address to listen on")]
 
     settings = Settings()
     if settings.migrate_on_start if settings.migrate_on_start is not None else settings.is_sqlite:
-        asyncio.run(_migrate().sync(settings.url))
+        asyncio.run(_migrate().sync(settings.migration_url))
     # uvicorn re-raises SIGTERM/SIGINT once it has shut down gracefully, to whatever handler
     # was there before it: make that one a no-op, so a graceful stop exits with status 0.
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -80,25 +80,25 @@ def config() -> None:
 @db.command()
 def upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Upgrade the schema to REVISION (default: head)."""
-    asyncio.run(_migrate().upgrade(Settings().url, revision))
+    asyncio.run(_migrate().upgrade(Settings().migration_url, revision))
 
 
 @db.command()
 def downgrade(revision: Annotated[str, typer.Argument()]) -> None:
     """Downgrade the schema to REVISION (`base` removes it all)."""
-    asyncio.run(_migrate().downgrade(Settings().url, revision))
+    asyncio.run(_migrate().downgrade(Settings().migration_url, revision))
 
 
 @db.command()
 def current() -> None:
     """Print the schema's current revision."""
-    typer.echo(asyncio.run(_migrate().current(Settings().url)) or "none")
+    typer.echo(asyncio.run(_migrate().current(Settings().migration_url)) or "none")
 
 
 @db.command()
 def sync() -> None:
     """Empty database: create the schema and stamp head; otherwise upgrade to head."""
-    asyncio.run(_migrate().sync(Settings().url))
+    asyncio.run(_migrate().sync(Settings().migration_url))
 
 
 @tenants.command("create")

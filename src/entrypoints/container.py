@@ -9,6 +9,7 @@ from adapters.clock import SystemClock
 from adapters.security.cache import TtlCredentialCache
 from adapters.security.hashing import Sha256KeyHasher
 from adapters.sqlalchemy.engine import create_engine, create_session_factory
+from adapters.sqlalchemy.scope import TransactionScope
 from adapters.sqlalchemy.unit_of_work import SqlaOperatorUnitOfWork, SqlaUnitOfWork
 from domain.model import Book, City, User
 from domain.use_cases import cities as city_cases
@@ -23,8 +24,15 @@ def _engine(settings: Settings) -> Iterator[AsyncEngine]:
     yield create_engine(
         settings.url, pool_size=settings.pool_size, max_overflow=settings.pool_max_overflow,
         pool_timeout=settings.pool_timeout, pool_recycle=settings.pool_recycle,
-        pool_pre_ping=settings.pool_pre_ping, statement_timeout_ms=settings.statement_timeout_ms,
+        pool_pre_ping=settings.pool_pre_ping, pgbouncer=settings.pgbouncer,
         sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms, echo=settings.echo_sql)
+
+
+def _scope(engine: AsyncEngine, settings: Settings) -> TransactionScope:
+    return TransactionScope.for_dialect(
+        engine.dialect.name, statement_timeout_ms=settings.statement_timeout_ms,
+        lock_timeout_ms=settings.lock_timeout_ms,
+        idle_in_transaction_timeout_ms=settings.idle_in_transaction_timeout_ms)
 
 
 def _records(uow: providers.Provider, clock: providers.Provider, entity: type,
@@ -42,14 +50,15 @@ class Container(containers.DeclarativeContainer):
 
     engine = providers.Resource(_engine, settings)
     session_factory = providers.Singleton(create_session_factory, engine)
+    scope = providers.Singleton(_scope, engine, settings)
 
     clock = providers.Singleton(SystemClock)
     hasher = providers.Singleton(Sha256KeyHasher)
     credential_cache = providers.Singleton(
         TtlCredentialCache, ttl=providers.Callable(lambda s: s.key_cache_ttl, settings))
 
-    uow = providers.Factory(SqlaUnitOfWork, session_factory)
-    operator_uow = providers.Factory(SqlaOperatorUnitOfWork, session_factory)
+    uow = providers.Factory(SqlaUnitOfWork, session_factory, scope)
+    operator_uow = providers.Factory(SqlaOperatorUnitOfWork, session_factory, scope)
 
     books = providers.Dict(_records(uow, clock, Book, "books"))
     cities = providers.Dict(_records(uow, clock, City, "cities"))

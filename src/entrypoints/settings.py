@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CATALOG_", env_file=".env", extra="ignore")
 
     database_url: SecretStr = SecretStr(DEFAULT_DATABASE_URL)
+    migration_database_url: SecretStr | None = Field(
+        None, description="the schema owner's URL for `catalog db`; default: database_url")
+    app_role: str = Field("catalog_app", pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+                          description="the PostgreSQL role the migrations grant to")
     admin_token: SecretStr | None = None
     pool_size: int = Field(10, ge=1)
     pool_max_overflow: int = Field(10, ge=0)
@@ -38,6 +42,9 @@ class Settings(BaseSettings):
     pool_recycle: int = Field(1800, description="seconds before a connection is replaced")
     pool_pre_ping: bool = False
     statement_timeout_ms: int = Field(15_000, ge=0)
+    lock_timeout_ms: int = Field(5_000, ge=0)
+    idle_in_transaction_timeout_ms: int = Field(30_000, ge=0)
+    pgbouncer: bool = Field(False, description="PgBouncer transaction pooling in front")
     sqlite_busy_timeout_ms: int = Field(10_000, ge=0)
     key_cache_ttl: float = Field(30.0, ge=0, le=60, description="seconds a resolved key is trusted")
     migrate_on_start: bool | None = Field(
@@ -48,15 +55,26 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     echo_sql: bool = False
 
-    @field_validator("database_url", mode="before")
+    @field_validator("database_url", "migration_database_url", mode="before")
     @classmethod
     def _async_driver(cls, value: object) -> object:
         raw = value.get_secret_value() if isinstance(value, SecretStr) else value
-        return to_async_url(str(raw)) if raw else DEFAULT_DATABASE_URL
+        return to_async_url(str(raw)) if raw else None
+
+    @field_validator("database_url", mode="after")
+    @classmethod
+    def _default_database(cls, value: SecretStr | None) -> SecretStr:
+        return value or SecretStr(DEFAULT_DATABASE_URL)
 
     @property
     def url(self) -> str:
         return self.database_url.get_secret_value()
+
+    @property
+    def migration_url(self) -> str:
+        """Where `catalog db` connects: the owner's URL, or the service's own."""
+        owner = self.migration_database_url
+        return owner.get_secret_value() if owner else self.url
 
     @property
     def is_sqlite(self) -> bool:
@@ -67,6 +85,9 @@ class Settings(BaseSettings):
         from sqlalchemy.engine import make_url
 
         shown = self.model_dump()
-        shown["database_url"] = make_url(self.url).render_as_string(hide_password=True)
+        for name in ("database_url", "migration_database_url"):
+            secret = getattr(self, name)
+            shown[name] = secret and make_url(secret.get_secret_value()).render_as_string(
+                hide_password=True)
         shown["admin_token"] = "***" if self.admin_token else None
         return shown

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.memory import MemoryOperatorUnitOfWork, MemoryStore, MemoryUnitOfWork
 from adapters.sqlalchemy.engine import create_engine, create_session_factory
+from adapters.sqlalchemy.scope import TransactionScope
 from adapters.sqlalchemy.unit_of_work import SqlaOperatorUnitOfWork, SqlaUnitOfWork
 from domain.ids import new_id
 from domain.model import Tenant
@@ -74,8 +75,10 @@ def uow_factories(request: pytest.FixtureRequest) -> UowFactories:
         return UowFactories("memory", lambda tenant_id: MemoryUnitOfWork(store, tenant_id),
                             lambda: MemoryOperatorUnitOfWork(store))
     sessions: Sessions = request.getfixturevalue(_SESSIONS[request.param])
-    return UowFactories(request.param, lambda tenant_id: SqlaUnitOfWork(sessions, tenant_id),
-                        lambda: SqlaOperatorUnitOfWork(sessions))
+    scope = TransactionScope.for_dialect(request.param)
+    return UowFactories(request.param,
+                        lambda tenant_id: SqlaUnitOfWork(sessions, scope, tenant_id),
+                        lambda: SqlaOperatorUnitOfWork(sessions, scope))
 
 
 @pytest.fixture

@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import new_pg_database
+from tests.conftest import new_pg_database, owner_url_of
+from tests.support.databases import APP_PASSWORD
 
 CATALOG = str(Path(sys.executable).with_name("catalog"))
 
@@ -44,12 +45,14 @@ def wait_until_up(base: str, process: subprocess.Popen, deadline: float = 30.0) 
 
 @pytest.fixture
 async def env(postgres_server: object) -> dict[str, str]:
-    url = await new_pg_database(postgres_server, migrated=False)
-    sync_url = url.replace("postgresql+asyncpg://", "postgresql://", 1)
-    # a password the server ignores (trust auth), so `catalog config` has something to mask
-    sync_url = sync_url.replace("postgres@", "postgres:s3cret-pw@", 1)
-    return {**os.environ, "CATALOG_DATABASE_URL": sync_url, "CATALOG_ADMIN_TOKEN": "e2e-admin",
-            "CATALOG_LOG_LEVEL": "warning"}
+    url = await new_pg_database(postgres_server, migrated=False)  # the service's own role
+
+    def sync(async_url: str) -> str:  # the spelling operators write; the service translates it
+        return async_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+    return {**os.environ, "CATALOG_DATABASE_URL": sync(url),
+            "CATALOG_MIGRATION_DATABASE_URL": sync(owner_url_of(postgres_server, url)),
+            "CATALOG_ADMIN_TOKEN": "e2e-admin", "CATALOG_LOG_LEVEL": "warning"}
 
 
 @pytest.fixture
@@ -70,9 +73,10 @@ def server(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen]]:
 
 def test_config_masks_secrets(env: dict[str, str]) -> None:
     shown = json.loads(cli(env, "config"))
-    assert shown["database_url"].startswith("postgresql+asyncpg://postgres:***@")
+    assert shown["database_url"].startswith("postgresql+asyncpg://catalog_app:***@")
+    assert shown["migration_database_url"].startswith("postgresql+asyncpg://")
     assert shown["admin_token"] == "***"
-    assert "s3cret-pw" not in json.dumps(shown) and "e2e-admin" not in json.dumps(shown)
+    assert APP_PASSWORD not in json.dumps(shown) and "e2e-admin" not in json.dumps(shown)
 
 
 def test_cli_migrations_report_revisions(env: dict[str, str]) -> None:

@@ -29,7 +29,7 @@ async def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return await new_sqlite_database(tmp_path, migrated=False)
     server: PostgresServer = request.getfixturevalue("postgres_server")
-    return await new_pg_database(server, migrated=False)
+    return await new_pg_database(server, migrated=False, as_owner=True)
 
 
 async def inspected(url: str, look: Callable[[Connection], Any]) -> Any:

@@ -1,29 +1,43 @@
 """Engine and session factory: pool settings, and SQLite made safe for concurrent writers."""
 
 from typing import Any
+from uuid import uuid4
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from adapters.sqlalchemy.scope import ScopedSession
+
 
 def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10,
                   pool_timeout: float = 5.0, pool_recycle: int = 1800, pool_pre_ping: bool = False,
-                  statement_timeout_ms: int = 0, sqlite_busy_timeout_ms: int = 10_000,
+                  pgbouncer: bool = False, sqlite_busy_timeout_ms: int = 10_000,
                   echo: bool = False) -> AsyncEngine:
-    """An AsyncEngine for `url`; nothing connects until the first unit of work."""
+    """An AsyncEngine for `url`; nothing connects until the first unit of work.
+
+    `pgbouncer`: safe behind PgBouncer's transaction pooling, where consecutive transactions
+    may run on different server connections: no prepared statement outlives its use (no
+    statement caches, unique names), and only startup parameters PgBouncer passes on."""
     options: dict[str, Any] = {"echo": echo, "pool_pre_ping": pool_pre_ping,
                                "pool_timeout": pool_timeout}
     if make_url(url).get_backend_name() == "sqlite":
         engine = create_async_engine(url, **options)
         _make_sqlite_safe(engine, sqlite_busy_timeout_ms)
         return engine
-    server_settings = {"application_name": "tenant-catalog"}
-    if statement_timeout_ms:
-        server_settings["statement_timeout"] = str(statement_timeout_ms)
+    connect_args: dict[str, Any] = {"server_settings": {"application_name": "tenant-catalog"},
+                                    "timeout": pool_timeout}
+    if pgbouncer:
+        connect_args |= {"statement_cache_size": 0,
+                         "prepared_statement_name_func": _unique_statement_name}
+        url = make_url(url).update_query_dict({"prepared_statement_cache_size": "0"})
     return create_async_engine(
         url, pool_size=pool_size, max_overflow=max_overflow, pool_recycle=pool_recycle,
-        connect_args={"server_settings": server_settings, "timeout": pool_timeout}, **options)
+        connect_args=connect_args, **options)
+
+
+def _unique_statement_name() -> str:
+    return f"__asyncpg_{uuid4().hex}__"
 
 
 def _make_sqlite_safe(engine: AsyncEngine, busy_timeout_ms: int) -> None:
@@ -45,4 +59,5 @@ def _make_sqlite_safe(engine: AsyncEngine, busy_timeout_ms: int) -> None:
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions that keep loaded values after commit, for plain data after the transaction."""
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False,
+                              sync_session_class=ScopedSession)

@@ -130,7 +130,10 @@ async def is_at_head(url: str) -> bool:
 
 
 async def sync(url: str) -> None:
-    """Empty database: create the schema and stamp head; otherwise upgrade to head."""
+    """Empty database: create the schema and stamp head; otherwise upgrade to head.
+
+    The schema is created by running every revision from base, so that what only migrations
+    carry (row-level security policies, grants) comes with it."""
     await _in_thread(_sync_blocking, url)
 
 
@@ -162,8 +165,7 @@ def _sync_on(connection: Connection) -> None:
     if existing:
         raise RuntimeError(f"tables {existing} exist but the database has no Alembic "
                            "revision: stamp it (`alembic stamp`) or drop them")
-    metadata.create_all(connection)
-    command.stamp(config, "head")
+    command.upgrade(config, "head")
 
 
 def _command(run: Callable[..., None], url: str, *args: str) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.sqlalchemy.errors import translated
+from adapters.sqlalchemy.scope import TransactionScope
 from adapters.sqlalchemy.tables import api_keys, cities, tenants, users
 from domain.model import ApiKey, City, Record, Tenant, User
 from domain.tenancy import TenantId
@@ -162,18 +163,20 @@ class SqlaTenantRepository:
 
 
 class SqlaApiKeyRepository:
-    """API keys, by (tenant, key id)."""
+    """API keys, by (tenant, key id); each call first enters that tenant's rows."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, session: AsyncSession, scope: TransactionScope) -> None:
+        self._session, self._scope = session, scope
 
     async def add(self, key: ApiKey) -> None:
+        await self._scope.switch(self._session, key.tenant_id)
         values = {"tenant_id": key.tenant_id, "id": key.id, "secret_hash": key.secret_hash,
                   "created_at": key.created_at, "revoked_at": key.revoked_at}
         with translated(values):
             await self._session.execute(insert(api_keys).values(values))
 
     async def get(self, tenant_id: TenantId, key_id: UUID) -> ApiKey | None:
+        await self._scope.switch(self._session, tenant_id)
         statement = select(api_keys).where(api_keys.c.tenant_id == tenant_id,
                                            api_keys.c.id == key_id)
         with translated():
@@ -181,6 +184,7 @@ class SqlaApiKeyRepository:
         return ApiKey(**row) if row else None
 
     async def revoke(self, tenant_id: TenantId, key_id: UUID, *, now: datetime) -> bool:
+        await self._scope.switch(self._session, tenant_id)
         statement = (update(api_keys)
                      .where(api_keys.c.tenant_id == tenant_id, api_keys.c.id == key_id,
                             api_keys.c.revoked_at.is_(None))

@@ -9,21 +9,25 @@ from adapters.sqlalchemy.errors import translated
 from adapters.sqlalchemy.repositories import (SqlaApiKeyRepository, SqlaCityRepository,
                                               SqlaRecordRepository, SqlaTenantRepository,
                                               SqlaUserRepository)
+from adapters.sqlalchemy.scope import TransactionScope
 from adapters.sqlalchemy.tables import books
 from domain.model import Book
 from domain.tenancy import TenantId
 
 
 class _SqlaUnitOfWork:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = sessions
+    tenant_id: TenantId | None = None
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession],
+                 scope: TransactionScope) -> None:
+        self._sessions, self._scope = sessions, scope
         self._session: AsyncSession | None = None
 
     def _open(self, session: AsyncSession) -> None:
         raise NotImplementedError
 
     async def __aenter__(self) -> Self:
-        self._session = self._sessions()
+        self._session = self._sessions(info=self._scope.info(self.tenant_id))
         self._open(self._session)
         return self
 
@@ -42,8 +46,9 @@ class _SqlaUnitOfWork:
 class SqlaUnitOfWork(_SqlaUnitOfWork):
     """A tenant's unit of work: every repository it opens is scoped to `tenant_id`."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], tenant_id: TenantId) -> None:
-        super().__init__(sessions)
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], scope: TransactionScope,
+                 tenant_id: TenantId) -> None:
+        super().__init__(sessions, scope)
         self.tenant_id = tenant_id
 
     def _open(self, session: AsyncSession) -> None:
@@ -53,8 +58,9 @@ class SqlaUnitOfWork(_SqlaUnitOfWork):
 
 
 class SqlaOperatorUnitOfWork(_SqlaUnitOfWork):
-    """The operator's unit of work over tenants and API keys."""
+    """The operator's unit of work over tenants and API keys: it starts with no tenant, and
+    only the API key repository enters one tenant's rows, the one whose key it handles."""
 
     def _open(self, session: AsyncSession) -> None:
         self.tenants = SqlaTenantRepository(session)
-        self.api_keys = SqlaApiKeyRepository(session)
+        self.api_keys = SqlaApiKeyRepository(session, self._scope)
