@@ -8,9 +8,12 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from sqlalchemy.engine import make_url
 
 from adapters.sqlalchemy import migrate
 from tests.support.databases import app_url, new_pg_database, new_sqlite_database, owner_url_of
+from tests.support.databases import APP_ROLE
+from tests.support.pgbouncer import PgBouncer, running_pgbouncer
 from tests.support.postgres import ExternalPostgres, PostgresServer, throwaway_postgres
 
 __all__ = ["app_url", "new_pg_database", "new_sqlite_database", "owner_url_of"]
@@ -21,6 +24,14 @@ def postgres_server() -> Iterator[PostgresServer | ExternalPostgres]:
     """TEST_DATABASE_URL's server, or a private one started once per session."""
     with throwaway_postgres() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def pgbouncer(postgres_server: PostgresServer | ExternalPostgres) -> Iterator[PgBouncer]:
+    """A real PgBouncer in transaction pooling mode in front of the session's server."""
+    users = (APP_ROLE, make_url(postgres_server.url()).username or "postgres")
+    with running_pgbouncer(postgres_server.host, postgres_server.port, users) as bouncer:
+        yield bouncer
 
 
 @pytest_asyncio.fixture(scope="session")

@@ -8,10 +8,11 @@ import pytest_asyncio
 
 from entrypoints.http.app import create_app
 from tests.api.client import Api, Tenant, settings_for
+from tests.support.pgbouncer import PgBouncer
 
 
-async def _serve(url: str, dialect: str) -> AsyncIterator[Api]:
-    app = create_app(settings_for(url))
+async def _serve(url: str, dialect: str, **settings: object) -> AsyncIterator[Api]:
+    app = create_app(settings_for(url, **settings))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://catalog.test") as client:
@@ -30,9 +31,16 @@ async def pg_api(pg_url: str) -> AsyncIterator[Api]:
         yield api
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest_asyncio.fixture(scope="session")
+async def pgbouncer_api(pg_url: str, pgbouncer: PgBouncer) -> AsyncIterator[Api]:
+    """The app on the same database, reached through PgBouncer in transaction mode."""
+    async for api in _serve(pgbouncer.url_for(pg_url), "pgbouncer", pgbouncer=True):
+        yield api
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "pgbouncer"])
 def api(request: pytest.FixtureRequest) -> Api:
-    return request.getfixturevalue("sqlite_api" if request.param == "sqlite" else "pg_api")
+    return request.getfixturevalue(f"{request.param}_api".replace("postgresql_", "pg_"))
 
 
 @pytest_asyncio.fixture

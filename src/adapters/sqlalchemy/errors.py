@@ -37,6 +37,19 @@ def constraint_name(error: IntegrityError) -> str | None:
     return None
 
 
+# lock, statement and idle-in-transaction timeouts, too many connections, shutting down
+_RETRYABLE = {"55P03", "57014", "25P03", "53300", "57P01", "57P02", "57P03", "40001", "40P01"}
+_RETRYABLE_CLASSES = {"08"}  # connection exceptions
+
+
+def _sqlstate(error: DBAPIError) -> str:
+    for candidate in (error.orig, getattr(error.orig, "__cause__", None)):
+        code = getattr(candidate, "sqlstate", None)
+        if isinstance(code, str):
+            return code
+    return ""
+
+
 def _is_foreign_key(error: IntegrityError) -> bool:
     name = constraint_name(error) or ""
     return name.startswith("fk_") or "FOREIGN KEY constraint failed" in str(error.orig)
@@ -60,8 +73,12 @@ def translated(values: Mapping[str, object] | None = None) -> Iterator[None]:
     except PoolTimeout as error:
         raise Unavailable("no database connection became free in time") from error
     except (OperationalError, InterfaceError) as error:
+        raise Unavailable("the database is unreachable or too slow to answer") from error
+    except (OSError, TimeoutError) as error:  # the driver could not connect at all
         raise Unavailable("the database is unreachable") from error
     except DBAPIError as error:
         if error.connection_invalidated:
             raise Unavailable("the database connection was lost") from error
+        if _sqlstate(error) in _RETRYABLE or _sqlstate(error)[:2] in _RETRYABLE_CLASSES:
+            raise Unavailable("the database is too busy to answer now") from error
         raise
