@@ -2,7 +2,9 @@
 
 import asyncio
 import json
+import os
 import signal
+import tempfile
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
@@ -12,6 +14,7 @@ from domain.errors import DomainError
 from entrypoints.container import Container, dispose
 from entrypoints.http import rendering
 from entrypoints.http.json import dumps
+from entrypoints.logs import configure_logging
 from entrypoints.settings import Settings
 
 app = typer.Typer(help="tenant-catalog: a multi-tenant catalog service.", no_args_is_help=True)
@@ -59,16 +62,21 @@ def serve(host: Annotated[str | None, typer.Option(help="address to listen on")]
     import uvicorn
 
     settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
     if settings.migrate_on_start if settings.migrate_on_start is not None else settings.is_sqlite:
         asyncio.run(_migrate().sync(settings.migration_url))
+    workers = workers or settings.workers
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="catalog-metrics-")
     # uvicorn re-raises SIGTERM/SIGINT once it has shut down gracefully, to whatever handler
     # was there before it: make that one a no-op, so a graceful stop exits with status 0.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
     uvicorn.run("entrypoints.http.asgi:app_factory", factory=True,
-                host=host or settings.host, port=port or settings.port,
-                workers=workers or settings.workers, log_level=settings.log_level,
-                proxy_headers=True, server_header=False, timeout_graceful_shutdown=30)
+                host=host or settings.host, port=port or settings.port, workers=workers,
+                log_level=settings.log_level, access_log=False, log_config=None,
+                proxy_headers=True, server_header=False,
+                timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds))
 
 
 @app.command()

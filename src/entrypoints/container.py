@@ -9,6 +9,7 @@ from adapters.clock import SystemClock
 from adapters.security.cache import TtlCredentialCache
 from adapters.security.hashing import Sha256KeyHasher
 from adapters.sqlalchemy.engine import create_engine, create_session_factory
+from adapters.sqlalchemy.readiness import SchemaReadiness
 from adapters.sqlalchemy.scope import TransactionScope
 from adapters.sqlalchemy.unit_of_work import SqlaOperatorUnitOfWork, SqlaUnitOfWork
 from domain.model import Book, City, User
@@ -26,6 +27,13 @@ def _engine(settings: Settings) -> Iterator[AsyncEngine]:
         pool_timeout=settings.pool_timeout, pool_recycle=settings.pool_recycle,
         pool_pre_ping=settings.pool_pre_ping, pgbouncer=settings.pgbouncer,
         sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms, echo=settings.echo_sql)
+
+
+def _probe_engine(settings: Settings) -> Iterator[AsyncEngine]:
+    """One connection of its own for /readyz, failing fast rather than waiting."""
+    yield create_engine(settings.url, pool_size=1, max_overflow=0,
+                        pool_timeout=settings.readiness_timeout, pool_recycle=settings.pool_recycle,
+                        pool_pre_ping=True, pgbouncer=settings.pgbouncer)
 
 
 def _scope(engine: AsyncEngine, settings: Settings) -> TransactionScope:
@@ -51,6 +59,8 @@ class Container(containers.DeclarativeContainer):
     engine = providers.Resource(_engine, settings)
     session_factory = providers.Singleton(create_session_factory, engine)
     scope = providers.Singleton(_scope, engine, settings)
+    probe_engine = providers.Resource(_probe_engine, settings)
+    readiness = providers.Singleton(SchemaReadiness, probe_engine)
 
     clock = providers.Singleton(SystemClock)
     hasher = providers.Singleton(Sha256KeyHasher)
@@ -80,6 +90,7 @@ class Container(containers.DeclarativeContainer):
 
 async def dispose(container: Container) -> None:
     """Close the pool (if it was ever created) and release every resource."""
-    if container.engine.initialized:
-        await container.engine().dispose()
+    for engine in (container.engine, container.probe_engine):
+        if engine.initialized:
+            await engine().dispose()
     container.shutdown_resources()

@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     key_cache_ttl: float = Field(30.0, ge=0, le=60, description="seconds a resolved key is trusted")
     migrate_on_start: bool | None = Field(
         None, description="run `db sync` before serving; default: only on SQLite")
+    readiness_timeout: float = Field(2.0, gt=0, description="seconds /readyz waits on the database")
+    shutdown_drain_seconds: float = Field(
+        0.0, ge=0, description="on SIGTERM, answer /readyz 503 this long before closing")
+    shutdown_timeout_seconds: float = Field(
+        30.0, gt=0, description="on SIGTERM, longest wait for requests in flight")
+    log_format: Literal["auto", "json", "text"] = "auto"
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = Field(1, ge=1)

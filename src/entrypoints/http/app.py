@@ -10,6 +10,7 @@ from fastapi.openapi.utils import get_openapi
 from entrypoints.container import Container, dispose
 from entrypoints.http import problems
 from entrypoints.http.middleware import EdgeMiddleware
+from entrypoints.http.observability import ObservabilityMiddleware
 from entrypoints.http.routers import books, cities, health, tenants, users
 from entrypoints.settings import Settings
 
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.state.settings, app.state.container = settings, container
     problems.install(app)
     app.add_middleware(EdgeMiddleware)
+    app.add_middleware(ObservabilityMiddleware)  # added last: outermost
     for router in (health.router, tenants.me, tenants.router, books.router, cities.biggest,
                    cities.router, users.by_name, users.router):
         app.include_router(router)

@@ -12,6 +12,7 @@ from starlette.routing import Match
 from domain.errors import (AlreadyExists, DomainError, InvalidCredentials, InvalidInput, NotFound,
                            Unavailable, VersionMismatch)
 from entrypoints.http.json import ProblemResponse
+from entrypoints.http.observability import DB_ERRORS
 
 log = logging.getLogger("catalog.http")
 
@@ -88,6 +89,7 @@ def _domain_problem(error: DomainError) -> ProblemResponse:
             return problem(401, "a valid API key is required",
                            headers={"WWW-Authenticate": 'Bearer realm="catalog"'})
         case Unavailable():
+            DB_ERRORS.labels("unavailable").inc()
             return problem(503, str(error), headers={"Retry-After": RETRY_AFTER_SECONDS})
     return problem(400, str(error))
 

@@ -1,10 +1,46 @@
-"""Liveness: answers while the process runs, without touching the database."""
+"""Probes and metrics: /healthz (the process runs), /readyz (it can serve), /metrics."""
 
-from fastapi import APIRouter, Response
+import asyncio
+import logging
 
-router = APIRouter(tags=["health"])
+from fastapi import APIRouter, Request, Response
+
+from entrypoints import lifecycle
+from entrypoints.http.json import JsonResponse
+from entrypoints.http.observability import DB_ERRORS, render_metrics
+from entrypoints.http.problems import problem, problem_responses
+
+router = APIRouter(tags=["operations"])
+log = logging.getLogger("catalog.readiness")
 
 
-@router.get("/healthz", summary="Liveness probe", response_model=dict[str, str])
+@router.get("/healthz", summary="Liveness: answers while the process runs",
+            response_model=dict[str, str])
 async def healthz() -> Response:
-    return Response(b'{"status":"ok"}', media_type="application/json")
+    return JsonResponse({"status": "ok"})
+
+
+@router.get("/readyz", summary="Readiness: the database answers and the schema is at head",
+            response_model=dict[str, str], responses=problem_responses(503))
+async def readyz(request: Request) -> Response:
+    if lifecycle.draining.is_set():
+        return problem(503, "shutting down", headers={"Retry-After": "1"})
+    container, settings = request.app.state.container, request.app.state.settings
+    try:
+        reason = await asyncio.wait_for(container.readiness()(), settings.readiness_timeout)
+    except Exception as error:  # noqa: BLE001 - any failure to check means not ready
+        DB_ERRORS.labels("readiness").inc()
+        log.warning("not ready: %s", error.__class__.__name__)
+        reason = "the database does not answer"
+    if reason is not None:
+        return problem(503, reason, headers={"Retry-After": "1"})
+    return JsonResponse({"status": "ready"})
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response,
+            responses={200: {"content": {"text/plain": {}}}})
+async def metrics(request: Request) -> Response:
+    container = request.app.state.container
+    pool = container.engine().pool if container.engine.initialized else None
+    body, content_type = render_metrics(pool)
+    return Response(body, media_type=content_type)
