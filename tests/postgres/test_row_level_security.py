@@ -19,7 +19,7 @@ from domain.model import City, Tenant
 from domain.tenancy import TenantId
 from tests.support.databases import APP_ROLE
 
-TENANT_TABLES = ("api_keys", "books", "cities", "users")
+TENANT_TABLES = ("api_keys", "books", "cities", "users", "idempotency_keys")
 SCOPE = TransactionScope.for_dialect("postgresql")
 
 
@@ -147,9 +147,37 @@ async def test_every_tenant_table_forces_its_policies(pg_url: str) -> None:
             "WHERE relname = ANY($1::text[])", list(TENANT_TABLES))
         assert {(t["relname"], t["relrowsecurity"], t["relforcerowsecurity"]) for t in tables} \
             == {(name, True, True) for name in TENANT_TABLES}
-        policies = await connection.fetch("SELECT tablename, cmd FROM pg_policies")
-        assert {(p["tablename"], p["cmd"]) for p in policies} == {
+        policies = await connection.fetch("SELECT tablename, policyname, cmd FROM pg_policies")
+        assert {(p["tablename"], p["cmd"]) for p in policies
+                if "_tenant_" in p["policyname"]} == {
             (table, cmd) for table in TENANT_TABLES
             for cmd in ("SELECT", "INSERT", "UPDATE", "DELETE")}
+        # the one path across tenants: expired idempotency keys, to purge them
+        assert {(p["tablename"], p["policyname"], p["cmd"]) for p in policies
+                if "_tenant_" not in p["policyname"]} == {
+            ("idempotency_keys", "idempotency_keys_purge_select", "SELECT"),
+            ("idempotency_keys", "idempotency_keys_purge_delete", "DELETE")}
     finally:
         await connection.close()
+
+
+async def test_the_tenant_rides_with_begin_in_one_round_trip(pg_url: str) -> None:
+    from sqlalchemy import event
+
+    engine = create_engine(pg_url, pool_size=1, max_overflow=0)
+    sessions = create_session_factory(engine)
+    statements: list[str] = []
+    event.listen(engine.sync_engine, "before_cursor_execute",
+                 lambda conn, cursor, statement, *rest: statements.append(statement))
+    try:
+        tenant = await make_tenant_with_cities(sessions, "one", "two")
+        statements.clear()
+        async with SqlaUnitOfWork(sessions, SCOPE, tenant) as uow:
+            session = unscoped(uow)
+            assert await session.scalar(text("SELECT count(*) FROM cities")) == 2
+            assert await session.scalar(
+                text("SELECT current_setting('app.tenant_id')")) == str(tenant)
+            assert await session.scalar(text("SHOW lock_timeout")) == "5s"
+        assert not any("set_config" in statement for statement in statements), statements
+    finally:
+        await engine.dispose()

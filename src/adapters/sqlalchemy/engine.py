@@ -7,6 +7,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from adapters.sqlalchemy.pg_connection import ScopedBeginConnection
 from adapters.sqlalchemy.scope import ScopedSession
 
 
@@ -26,14 +27,17 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10,
         _make_sqlite_safe(engine, sqlite_busy_timeout_ms)
         return engine
     connect_args: dict[str, Any] = {"server_settings": {"application_name": "tenant-catalog"},
-                                    "timeout": pool_timeout}
+                                    "timeout": pool_timeout,
+                                    "connection_class": ScopedBeginConnection}
     if pgbouncer:
         connect_args |= {"statement_cache_size": 0,
                          "prepared_statement_name_func": _unique_statement_name}
         url = make_url(url).update_query_dict({"prepared_statement_cache_size": "0"})
-    return create_async_engine(
+    engine = create_async_engine(
         url, pool_size=pool_size, max_overflow=max_overflow, pool_recycle=pool_recycle,
         connect_args=connect_args, **options)
+    event.listen(engine.sync_engine.pool, "checkin", _forget_begin_suffix)
+    return engine
 
 
 def _unique_statement_name() -> str:
@@ -55,6 +59,13 @@ def _make_sqlite_safe(engine: AsyncEngine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _forget_begin_suffix(dbapi_connection: Any, _record: Any) -> None:
+    """A connection back in the pool carries no settings meant for its last transaction."""
+    driver = getattr(dbapi_connection, "driver_connection", None)
+    if isinstance(driver, ScopedBeginConnection):
+        driver.begin_suffix = None
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -7,6 +7,7 @@ apply them whenever they begin a transaction (also the ones after a commit)."""
 
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
 from adapters.sqlalchemy.errors import translated
+from adapters.sqlalchemy.pg_connection import ScopedBeginConnection
 from domain.tenancy import TenantId
 
 _BEGIN = text(
@@ -41,6 +43,15 @@ class TransactionScope:
         """The `info` of a session whose transactions belong to `tenant_id` (None: to none)."""
         return {"scope": self, "tenant_id": tenant_id}
 
+    def begin_sql(self, tenant_id: TenantId | None) -> str:
+        """The same settings as one SQL statement of literals, to send along with BEGIN."""
+        tenant = str(UUID(str(tenant_id))) if tenant_id else ""  # a UUID, nothing else
+        return (f"SELECT set_config('app.tenant_id', '{tenant}', true),"
+                f" set_config('statement_timeout', '{int(self.statement_timeout_ms)}', true),"
+                f" set_config('lock_timeout', '{int(self.lock_timeout_ms)}', true),"
+                f" set_config('idle_in_transaction_session_timeout',"
+                f" '{int(self.idle_in_transaction_timeout_ms)}', true)")
+
     def parameters(self, tenant_id: TenantId | None) -> dict[str, str]:
         return {"tenant": str(tenant_id) if tenant_id else "",
                 "statement_timeout": str(self.statement_timeout_ms),
@@ -64,5 +75,12 @@ class ScopedSession(Session):
 def _apply_scope(session: Session, _transaction: SessionTransaction,
                  connection: Connection) -> None:
     scope: TransactionScope | None = session.info.get("scope")
-    if scope is not None and scope.enabled:
-        connection.execute(_BEGIN, scope.parameters(session.info.get("tenant_id")))
+    if scope is None or not scope.enabled:
+        return
+    tenant_id = session.info.get("tenant_id")
+    adapted = connection.connection.dbapi_connection
+    driver = getattr(adapted, "driver_connection", None)
+    if isinstance(driver, ScopedBeginConnection) and getattr(adapted, "_transaction", 0) is None:
+        driver.begin_suffix = scope.begin_sql(tenant_id)  # sent with the coming BEGIN
+    else:
+        connection.execute(_BEGIN, scope.parameters(tenant_id))
