@@ -6,6 +6,7 @@ from types import TracebackType
 from typing import Protocol, Self, TypeVar
 from uuid import UUID
 
+from domain.idempotency import Claim, PurgeBatch, SavedResponse
 from domain.model import ApiKey, Book, City, Record, Tenant, User
 from domain.tenancy import TenantId
 
@@ -112,7 +113,8 @@ class TenantRepository(Protocol):
         """Up to `limit` tenants with id greater than `after`, in creation order."""
 
     async def delete(self, tenant_id: TenantId) -> bool:
-        """Delete the tenant with every record and key it owns; False when missing."""
+        """Delete the tenant with every record, key and idempotency record it owns; False
+        when missing."""
 
 
 class ApiKeyRepository(Protocol):
@@ -156,3 +158,40 @@ class CredentialCache(Protocol):
     def forget(self, key_id: UUID) -> None: ...
 
     def clear(self) -> None: ...
+
+
+class IdempotencyStore(Protocol):
+    """Idempotency records, one per (scope, key hash); every call is one short transaction."""
+
+    async def begin(self, scope_id: UUID, key_hash: str, request_hash: str, *, now: datetime,
+                    ttl_seconds: float) -> Claim:
+        """Claim the key for this request, race-free among concurrent callers.
+
+        Started when the key is new or its record expired (it is then in progress until
+        complete() or abandon()); else Mismatch for another request_hash, InProgress while
+        the first request runs, or the StoredAnswer. An in-progress record is never taken
+        over before it expires."""
+
+    async def complete(self, scope_id: UUID, key_hash: str, status: int, sealed: bytes) -> None:
+        """Record the answer of the request in progress under this key."""
+
+    async def abandon(self, scope_id: UUID, key_hash: str) -> None:
+        """Forget the record while it is in progress, so that a retry runs the request again."""
+
+    async def purge_expired(self, now: datetime, limit: int, *,
+                            resume_from: UUID | None = None) -> PurgeBatch:
+        """Delete up to `limit` records expired by `now`, scope by scope from `resume_from`."""
+
+
+class IdempotencyCipher(Protocol):
+    """Hashes idempotency keys and requests, and seals answers under a key derived from the
+    idempotency key itself: the store learns neither the key nor the answer."""
+
+    def key_hash(self, scope_id: UUID, key: str) -> str: ...
+
+    def request_hash(self, scope_id: UUID, key: str, request: Sequence[bytes]) -> str: ...
+
+    def seal(self, scope_id: UUID, key: str, response: SavedResponse) -> bytes: ...
+
+    def open(self, scope_id: UUID, key: str, sealed: bytes) -> SavedResponse | None:
+        """The sealed answer, or None when it was not sealed under this key or was altered."""

@@ -8,12 +8,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.clock import SystemClock
 from adapters.security.cache import TtlCredentialCache
 from adapters.security.hashing import Sha256KeyHasher
+from adapters.security.idempotency import AesGcmIdempotencyCipher
 from adapters.sqlalchemy.engine import create_engine, create_session_factory
+from adapters.sqlalchemy.idempotency import SqlaIdempotencyStore
 from adapters.sqlalchemy.readiness import SchemaReadiness
 from adapters.sqlalchemy.scope import TransactionScope
 from adapters.sqlalchemy.unit_of_work import SqlaOperatorUnitOfWork, SqlaUnitOfWork
 from domain.model import Book, City, User
 from domain.use_cases import cities as city_cases
+from domain.use_cases import idempotency as idempotency_cases
 from domain.use_cases import records
 from domain.use_cases import tenants as tenant_cases
 from domain.use_cases import users as user_cases
@@ -86,6 +89,14 @@ class Container(containers.DeclarativeContainer):
     delete_tenant = providers.Singleton(tenant_cases.DeleteTenant, *_operator)
     issue_api_key = providers.Singleton(tenant_cases.IssueApiKey, *_operator)
     revoke_api_key = providers.Singleton(tenant_cases.RevokeApiKey, *_operator)
+
+    idempotency_store = providers.Singleton(SqlaIdempotencyStore, session_factory, scope)
+    idempotency_cipher = providers.Singleton(AesGcmIdempotencyCipher)
+    idempotent_requests = providers.Singleton(
+        idempotency_cases.IdempotentRequests, idempotency_store, idempotency_cipher, clock,
+        providers.Callable(lambda s: s.idempotency_ttl_seconds, settings))
+    purge_idempotency_keys = providers.Singleton(
+        idempotency_cases.PurgeExpiredIdempotencyKeys, idempotency_store, clock)
 
 
 async def dispose(container: Container) -> None:

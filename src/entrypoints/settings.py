@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     pgbouncer: bool = Field(False, description="PgBouncer transaction pooling in front")
     sqlite_busy_timeout_ms: int = Field(10_000, ge=0)
     key_cache_ttl: float = Field(30.0, ge=0, le=60, description="seconds a resolved key is trusted")
+    idempotency_ttl_seconds: float = Field(
+        86_400, gt=0, description="seconds an Idempotency-Key's first answer is replayed")
+    idempotency_purge_interval_seconds: float = Field(
+        300, gt=0, description="seconds between sweeps that delete expired idempotency keys")
     migrate_on_start: bool | None = Field(
         None, description="run `db sync` before serving; default: only on SQLite")
     readiness_timeout: float = Field(2.0, gt=0, description="seconds /readyz waits on the database")

@@ -11,13 +11,15 @@ import pytest
 import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from adapters.memory import MemoryOperatorUnitOfWork, MemoryStore, MemoryUnitOfWork
+from adapters.memory import (MemoryIdempotencyStore, MemoryOperatorUnitOfWork, MemoryStore,
+                             MemoryUnitOfWork)
 from adapters.sqlalchemy.engine import create_engine, create_session_factory
+from adapters.sqlalchemy.idempotency import SqlaIdempotencyStore
 from adapters.sqlalchemy.scope import TransactionScope
 from adapters.sqlalchemy.unit_of_work import SqlaOperatorUnitOfWork, SqlaUnitOfWork
 from domain.ids import new_id
 from domain.model import Tenant
-from domain.ports import OperatorUnitOfWork, UnitOfWork
+from domain.ports import IdempotencyStore, OperatorUnitOfWork, UnitOfWork
 from domain.tenancy import TenantId
 from tests.contract.helpers import utcnow
 
@@ -26,11 +28,13 @@ Sessions = async_sessionmaker[AsyncSession]
 
 @dataclass(frozen=True)
 class UowFactories:
-    """Opens units of work on one adapter: `tenant(tenant_id)` and `operator()`."""
+    """Opens units of work on one adapter: `tenant(tenant_id)` and `operator()`; and the
+    adapter's idempotency store, on the same data."""
 
     name: str
     tenant: Callable[[TenantId], UnitOfWork]
     operator: Callable[[], OperatorUnitOfWork]
+    idempotency: IdempotencyStore
 
     @property
     def is_sql(self) -> bool:
@@ -73,12 +77,13 @@ def uow_factories(request: pytest.FixtureRequest) -> UowFactories:
     if request.param == "memory":
         store = MemoryStore()
         return UowFactories("memory", lambda tenant_id: MemoryUnitOfWork(store, tenant_id),
-                            lambda: MemoryOperatorUnitOfWork(store))
+                            lambda: MemoryOperatorUnitOfWork(store), MemoryIdempotencyStore(store))
     sessions: Sessions = request.getfixturevalue(_SESSIONS[request.param])
     scope = TransactionScope.for_dialect(request.param)
     return UowFactories(request.param,
                         lambda tenant_id: SqlaUnitOfWork(sessions, scope, tenant_id),
-                        lambda: SqlaOperatorUnitOfWork(sessions, scope))
+                        lambda: SqlaOperatorUnitOfWork(sessions, scope),
+                        SqlaIdempotencyStore(sessions, scope))
 
 
 @pytest.fixture

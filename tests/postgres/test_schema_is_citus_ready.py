@@ -9,7 +9,8 @@ TENANT_TABLES = [t for t in metadata.sorted_tables if "tenant_id" in t.c]
 
 
 def test_the_tenant_tables_are_the_ones_expected() -> None:
-    assert {t.name for t in TENANT_TABLES} == {"api_keys", "books", "cities", "users"}
+    assert {t.name for t in TENANT_TABLES} == {"api_keys", "books", "cities", "users",
+                                               "idempotency_keys"}
 
 
 def test_keys_and_indexes_lead_with_tenant_id() -> None:

@@ -1,5 +1,7 @@
 """In-memory adapters: real implementations of the ports, for unit and contract tests."""
 
+from adapters.memory.idempotency import MemoryIdempotencyStore
 from adapters.memory.store import MemoryStore, MemoryUnitOfWork, MemoryOperatorUnitOfWork
 
-__all__ = ["MemoryOperatorUnitOfWork", "MemoryStore", "MemoryUnitOfWork"]
+__all__ = ["MemoryIdempotencyStore", "MemoryOperatorUnitOfWork", "MemoryStore",
+           "MemoryUnitOfWork"]

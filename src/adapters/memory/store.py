@@ -10,7 +10,7 @@ from adapters.memory.repositories import (InMemoryApiKeyRepository, InMemoryCity
 from domain.model import Book
 from domain.tenancy import TenantId
 
-TABLES = ("tenants", "api_keys", "books", "cities", "users")
+TABLES = ("tenants", "api_keys", "books", "cities", "users", "idempotency_keys")
 
 
 class MemoryStore:
@@ -64,5 +64,6 @@ class MemoryOperatorUnitOfWork(_MemoryUnitOfWork):
     def _open(self) -> None:
         w = self._work
         self.tenants = InMemoryTenantRepository(
-            w["tenants"], [w["books"], w["cities"], w["users"]], w["api_keys"])
+            w["tenants"], [w["books"], w["cities"], w["users"], w["idempotency_keys"]],
+            w["api_keys"])
         self.api_keys = InMemoryApiKeyRepository(w["api_keys"], w["tenants"])

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.sqlalchemy.errors import translated
 from adapters.sqlalchemy.scope import TransactionScope
-from adapters.sqlalchemy.tables import api_keys, cities, tenants, users
+from adapters.sqlalchemy.tables import api_keys, cities, idempotency_keys, tenants, users
 from domain.model import ApiKey, City, Record, Tenant, User
 from domain.tenancy import TenantId
 
@@ -127,8 +127,8 @@ class SqlaUserRepository(SqlaRecordRepository[User]):
 class SqlaTenantRepository:
     """The tenant registry."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, session: AsyncSession, scope: TransactionScope) -> None:
+        self._session, self._scope = session, scope
 
     async def _one(self, statement: Any) -> Tenant | None:
         with translated():
@@ -156,10 +156,18 @@ class SqlaTenantRepository:
         return [Tenant(**row) for row in result.mappings()]
 
     async def delete(self, tenant_id: TenantId) -> bool:
+        """Foreign keys cascade to the tenant's records and keys; its idempotency records have
+        no foreign key (the operator's scope is no tenant), so they go explicitly, from inside
+        the tenant's rows."""
+        await self._scope.switch(self._session, tenant_id)
         with translated():
             result = await self._session.execute(
                 delete(tenants).where(tenants.c.id == tenant_id).returning(tenants.c.id))
-        return result.first() is not None
+            if result.first() is None:
+                return False
+            await self._session.execute(
+                delete(idempotency_keys).where(idempotency_keys.c.tenant_id == tenant_id))
+        return True
 
 
 class SqlaApiKeyRepository:

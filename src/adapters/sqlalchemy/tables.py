@@ -3,8 +3,8 @@
 from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlalchemy import (BigInteger, Column, DateTime, ForeignKey, Index, Integer, MetaData,
-                        String, Table, TypeDecorator, UniqueConstraint, Uuid)
+from sqlalchemy import (BigInteger, Column, DateTime, ForeignKey, Index, Integer, LargeBinary,
+                        MetaData, String, Table, TypeDecorator, UniqueConstraint, Uuid)
 from sqlalchemy.engine import Dialect
 
 NAMING_CONVENTION = {
@@ -111,6 +111,22 @@ users = Table(
 )
 
 TENANT_TABLES = (api_keys, books, cities, users)
+
+# Idempotency records of a scope: a tenant's id, or the operator's nil UUID, which is no tenant,
+# hence no foreign key (deleting a tenant deletes its records explicitly). Only hashes of the
+# key and of the request, and the answer sealed under the key; `status` and `response` stay
+# NULL while the first request runs. Purged scope by scope through (tenant_id, expires_at).
+idempotency_keys = Table(
+    "idempotency_keys", metadata,
+    Column("tenant_id", PlainUuid, primary_key=True),
+    Column("key_hash", String(64), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("status", Integer, nullable=True),
+    Column("response", LargeBinary, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Index(None, "tenant_id", "expires_at"),
+)
 
 # Unique constraints a client can collide with, as (entity kind, field) for domain errors.
 UNIQUE_FIELDS = {

@@ -59,8 +59,8 @@ class SqlaUnitOfWork(_SqlaUnitOfWork):
 
 class SqlaOperatorUnitOfWork(_SqlaUnitOfWork):
     """The operator's unit of work over tenants and API keys: it starts with no tenant, and
-    only the API key repository enters one tenant's rows, the one whose key it handles."""
+    only enters one tenant's rows to handle that tenant's keys, or to delete the tenant."""
 
     def _open(self, session: AsyncSession) -> None:
-        self.tenants = SqlaTenantRepository(session)
+        self.tenants = SqlaTenantRepository(session, self._scope)
         self.api_keys = SqlaApiKeyRepository(session, self._scope)

@@ -9,9 +9,12 @@ from fastapi.openapi.utils import get_openapi
 
 from entrypoints.container import Container, dispose
 from entrypoints.http import problems
+from entrypoints.http.idempotency import IdempotencyMiddleware
+from entrypoints.http.idempotency_openapi import document_idempotency
 from entrypoints.http.middleware import EdgeMiddleware
 from entrypoints.http.observability import ObservabilityMiddleware
 from entrypoints.http.routers import books, cities, health, tenants, users
+from entrypoints.purging import purging
 from entrypoints.settings import Settings
 
 VERSION = "0.1.0"
@@ -26,7 +29,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         container.init_resources()
         try:
-            yield
+            async with purging(container, settings.idempotency_purge_interval_seconds):
+                yield
         finally:
             await dispose(container)
 
@@ -35,7 +39,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
                               "own API key. Every error is application/problem+json.")
     app.state.settings, app.state.container = settings, container
     problems.install(app)
-    app.add_middleware(EdgeMiddleware)
+    app.add_middleware(IdempotencyMiddleware, container=container, settings=settings)
+    app.add_middleware(EdgeMiddleware)  # outside IdempotencyMiddleware: it buffers the body
     app.add_middleware(ObservabilityMiddleware)  # added last: outermost
     for router in (health.router, tenants.me, tenants.router, books.router, cities.biggest,
                    cities.router, users.by_name, users.router):
@@ -57,5 +62,5 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         components["Problem"].pop("$defs", None)
         for name in ("HTTPValidationError", "ValidationError"):
             components.pop(name, None)
-        app.openapi_schema = schema
+        app.openapi_schema = document_idempotency(schema)
     return app.openapi_schema

@@ -5,10 +5,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 from starlette.exceptions import HTTPException
 
 from domain.errors import InvalidCredentials
 from domain.tenancy import TenantId
+from entrypoints.settings import Settings
 
 _api_key = HTTPBearer(scheme_name="ApiKey", auto_error=False,
                       description="A tenant's API key: `Authorization: Bearer ck_...`")
@@ -29,16 +31,28 @@ async def current_tenant(
     return tenant_id  # type: ignore[no-any-return]
 
 
+def bearer_token(authorization: str | None) -> str | None:
+    """The credentials of an `Authorization: Bearer …` header (any case), as HTTPBearer reads."""
+    scheme, credentials = get_authorization_scheme_param(authorization)
+    return credentials if scheme.lower() == "bearer" and credentials else None
+
+
+def is_operator_token(settings: Settings, presented: str | None) -> bool:
+    """True when a token is configured and `presented` is it (compared in constant time)."""
+    token = settings.admin_token
+    return token is not None and presented is not None and hmac.compare_digest(
+        presented.encode(), token.get_secret_value().encode())
+
+
 async def require_operator(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_admin)],
 ) -> None:
     """Admit the operator's bearer token; 403 to everyone while no token is configured."""
-    token = request.app.state.settings.admin_token
-    if token is None:
+    settings = request.app.state.settings
+    if settings.admin_token is None:
         raise HTTPException(403, "the admin API is disabled: CATALOG_ADMIN_TOKEN is not set")
-    if credentials is None or not hmac.compare_digest(
-            credentials.credentials.encode(), token.get_secret_value().encode()):
+    if not is_operator_token(settings, credentials.credentials if credentials else None):
         raise HTTPException(401, "the operator's token is required", headers=_CHALLENGE)
 
 

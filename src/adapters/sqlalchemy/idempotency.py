@@ -1,0 +1,105 @@
+"""Idempotency records in the `idempotency_keys` table, one short transaction per call.
+
+On PostgreSQL each transaction enters its scope's rows as a tenant's unit of work does (the
+operator's scope is the nil UUID). Purging crosses scopes by a deliberate, narrow path: it sets
+`app.purge_idempotency`, under which row-level security shows and deletes expired rows only."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from sqlalchemy import delete, select, text, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from adapters.sqlalchemy.errors import translated
+from adapters.sqlalchemy.repositories import _dialect_insert
+from adapters.sqlalchemy.scope import TransactionScope
+from adapters.sqlalchemy.tables import idempotency_keys as t
+from domain.errors import Unavailable
+from domain.idempotency import Claim, InProgress, Mismatch, PurgeBatch, Started, StoredAnswer
+from domain.tenancy import TenantId
+
+_PURGE = text("SELECT set_config('app.purge_idempotency', 'on', true)")
+_ATTEMPTS = 5
+
+
+class SqlaIdempotencyStore:
+    """Race-free claims by INSERT … ON CONFLICT DO NOTHING, then a read of the winner's row."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], scope: TransactionScope) -> None:
+        self._sessions, self._scope = sessions, scope
+
+    @asynccontextmanager
+    async def _transaction(self, scope_id: UUID | None) -> AsyncIterator[AsyncSession]:
+        tenant = TenantId(scope_id) if scope_id is not None else None
+        with translated():
+            async with self._sessions(info=self._scope.info(tenant)) as session:
+                async with session.begin():
+                    if scope_id is None and self._scope.enabled:
+                        await session.execute(_PURGE)
+                    yield session
+
+    @staticmethod
+    def _key(scope_id: UUID, key_hash: str) -> tuple[object, object]:
+        return t.c.tenant_id == scope_id, t.c.key_hash == key_hash
+
+    async def begin(self, scope_id: UUID, key_hash: str, request_hash: str, *, now: datetime,
+                    ttl_seconds: float) -> Claim:
+        fresh = {"request_hash": request_hash, "status": None, "response": None,
+                 "created_at": now, "expires_at": now + timedelta(seconds=ttl_seconds)}
+        key = self._key(scope_id, key_hash)
+        for _ in range(_ATTEMPTS):
+            async with self._transaction(scope_id) as session:
+                insert = (_dialect_insert(session, t)
+                          .values(tenant_id=scope_id, key_hash=key_hash, **fresh)
+                          .on_conflict_do_nothing(index_elements=["tenant_id", "key_hash"])
+                          .returning(t.c.key_hash))
+                if (await session.execute(insert)).first() is not None:
+                    return Started()
+                row = (await session.execute(
+                    select(t.c.request_hash, t.c.status, t.c.response, t.c.expires_at)
+                    .where(*key))).first()
+                if row is None:  # purged since the insert met it: try again
+                    continue
+                if row.expires_at < now:  # take the expired record over, unless another did
+                    taken = await session.execute(update(t).where(*key, t.c.expires_at < now)
+                                                  .values(fresh).returning(t.c.key_hash))
+                    if taken.first() is not None:
+                        return Started()
+                    continue
+                if row.request_hash != request_hash:
+                    return Mismatch()
+                if row.status is None:
+                    return InProgress()
+                return StoredAnswer(row.status, bytes(row.response))
+        raise Unavailable("the idempotency key is too contended to claim now")
+
+    async def complete(self, scope_id: UUID, key_hash: str, status: int, sealed: bytes) -> None:
+        async with self._transaction(scope_id) as session:
+            await session.execute(update(t).where(*self._key(scope_id, key_hash),
+                                                  t.c.status.is_(None))
+                                  .values(status=status, response=sealed))
+
+    async def abandon(self, scope_id: UUID, key_hash: str) -> None:
+        async with self._transaction(scope_id) as session:
+            await session.execute(delete(t).where(*self._key(scope_id, key_hash),
+                                                  t.c.status.is_(None)))
+
+    async def purge_expired(self, now: datetime, limit: int, *,
+                            resume_from: UUID | None = None) -> PurgeBatch:
+        """One statement over the (tenant_id, expires_at) index, in scope order from
+        `resume_from`, so that successive batches never scan the same scopes again."""
+        expired = select(t.c.tenant_id, t.c.key_hash).where(t.c.expires_at < now)
+        if resume_from is not None:
+            expired = expired.where(t.c.tenant_id >= resume_from)
+        expired = expired.order_by(t.c.tenant_id, t.c.expires_at).limit(limit)
+        statement = (delete(t)
+                     .where(t.c.expires_at < now,  # checked again on rows taken over meanwhile
+                            tuple_(t.c.tenant_id, t.c.key_hash).in_(expired))
+                     .returning(t.c.tenant_id))
+        async with self._transaction(None) as session:
+            scopes = (await session.execute(statement)).scalars().all()
+        if len(scopes) < limit:
+            return PurgeBatch(len(scopes), None)
+        return PurgeBatch(len(scopes), max(scopes))

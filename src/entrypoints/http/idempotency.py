@@ -1,0 +1,188 @@
+"""Idempotency-Key on every POST, as one pure ASGI middleware inside EdgeMiddleware (which has
+already buffered the body and checked its size and type).
+
+A key belongs to the caller's tenant, or to the operator on /v1/tenants. A retry with the same
+key and request replays the first answer with `Idempotent-Replayed: true` and runs nothing;
+another request under the key is a 422; a retry while the first still runs is a 409. Answers
+of 5xx, 401, 403, 408 and 429, failures and cancelled requests release the key, so that a
+retry runs again. A request that dies after its write committed but before its answer was
+recorded (the process killed) leaves its key in progress until it expires: retries get 409,
+never a second write."""
+
+import logging
+import re
+from typing import Any
+from uuid import UUID
+
+import anyio
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from domain.errors import InvalidCredentials, Unavailable
+from domain.idempotency import OPERATOR_SCOPE, InProgress, Mismatch, Replay, SavedResponse
+from domain.use_cases.idempotency import IdempotentRequests
+from entrypoints.container import Container
+from entrypoints.http.auth import bearer_token, is_operator_token
+from entrypoints.http.problems import RETRY_AFTER_SECONDS, problem
+from entrypoints.settings import Settings
+
+log = logging.getLogger("catalog.idempotency")
+
+HEADER = "Idempotency-Key"
+REPLAYED = "Idempotent-Replayed"
+_KEY = re.compile(r"[\x20-\x7e]{1,255}")
+_KEPT_HEADERS = frozenset({"content-type", "location", "etag"})
+_RETRYABLE = frozenset({401, 403, 408, 429})
+_OPERATOR_PATH = "/v1/tenants"
+
+
+def is_kept(status: int) -> bool:
+    """Whether an answer is replayed to retries, or releases the key for them to run again."""
+    return status < 500 and status not in _RETRYABLE
+
+
+def _header(scope: Scope, name: bytes) -> list[str]:
+    return [value.decode("latin-1") for key, value in scope["headers"] if key == name]
+
+
+class IdempotencyMiddleware:
+    """Claims the key before the route runs, then records, replays or refuses."""
+
+    def __init__(self, app: ASGIApp, container: Container, settings: Settings) -> None:
+        self.app, self.container, self.settings = app, container, settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        keys = _header(scope, b"idempotency-key") if scope["type"] == "http" else []
+        if not keys or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        try:
+            scope_id = await self._scope_of(scope)
+        except Unavailable as error:
+            await _unavailable(error)(scope, receive, send)
+            return
+        if scope_id is None:  # no valid credentials: the route answers 401 or 403
+            await self.app(scope, receive, send)
+            return
+        if len(keys) != 1 or not _KEY.fullmatch(keys[0]):
+            await _bad_key("must be sent once, as 1 to 255 printable ASCII characters")(
+                scope, receive, send)
+            return
+        body, receive = await _buffered(receive)
+        path = scope.get("raw_path") or scope["path"].encode("utf-8", "surrogatepass")
+        cases: IdempotentRequests = self.container.idempotent_requests()
+        try:
+            outcome = await cases.begin(scope_id, keys[0],
+                                        [b"POST", path, scope["query_string"], body])
+        except Unavailable as error:
+            await _unavailable(error)(scope, receive, send)
+            return
+        if isinstance(outcome, Replay):
+            await _replay(outcome.response, send)
+        elif isinstance(outcome, Mismatch):
+            await _bad_key("was first used with another request")(scope, receive, send)
+        elif isinstance(outcome, InProgress):
+            await problem(409, "a request with this Idempotency-Key is still running; retry "
+                               "later", headers={"Retry-After": RETRY_AFTER_SECONDS})(
+                scope, receive, send)
+        else:
+            await self._run(scope, receive, send, cases, scope_id, keys[0])
+
+    async def _scope_of(self, scope: Scope) -> UUID | None:
+        """The operator's scope on /v1/tenants, else the tenant of the caller's API key."""
+        authorization = _header(scope, b"authorization")
+        token = bearer_token(authorization[0] if authorization else None)
+        path = scope["path"]
+        if path == _OPERATOR_PATH or path.startswith(_OPERATOR_PATH + "/"):
+            return OPERATOR_SCOPE if is_operator_token(self.settings, token) else None
+        if token is None:
+            return None
+        try:
+            return await self.container.authenticate()(token)  # type: ignore[no-any-return]
+        except InvalidCredentials:
+            return None
+
+    async def _run(self, scope: Scope, receive: Receive, send: Send, cases: IdempotentRequests,
+                   scope_id: UUID, key: str) -> None:
+        """Run the request; record its answer before the last byte of it leaves."""
+        status, headers, chunks, settled = 500, (), [], False
+
+        async def capture(message: Message) -> None:
+            nonlocal status, headers, settled
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = tuple((name.decode("latin-1"), value.decode("latin-1"))
+                                for name, value in message.get("headers", ())
+                                if name.decode("latin-1").lower() in _KEPT_HEADERS)
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False) and not settled:
+                    settled = True
+                    await _settle(cases, scope_id, key,
+                                  SavedResponse(status, headers, b"".join(chunks)))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            if not settled:  # an exception, a cancellation, or no answer at all
+                with anyio.CancelScope(shield=True):
+                    await _release(cases, scope_id, key)
+
+
+async def _settle(cases: IdempotentRequests, scope_id: UUID, key: str,
+                  response: SavedResponse) -> None:
+    if not is_kept(response.status):
+        await _release(cases, scope_id, key)
+        return
+    try:
+        await cases.complete(scope_id, key, response)
+    except Exception:  # the key stays in progress until it expires: no duplicate write
+        log.exception("could not record the answer under an Idempotency-Key")
+
+
+async def _release(cases: IdempotentRequests, scope_id: UUID, key: str) -> None:
+    try:
+        await cases.abandon(scope_id, key)
+    except Exception:
+        log.exception("could not release an Idempotency-Key; it stays in progress until it "
+                      "expires")
+
+
+async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
+    """The whole body (EdgeMiddleware has bounded it), and a receive that replays it."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    body, replayed = b"".join(chunks), False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return body, replay
+
+
+async def _replay(response: SavedResponse, send: Send) -> None:
+    headers = [(name.encode("latin-1"), value.encode("latin-1"))
+               for name, value in response.headers]
+    headers += [(b"content-length", str(len(response.body)).encode()),
+                (REPLAYED.lower().encode(), b"true")]
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": response.body, "more_body": False})
+
+
+def _bad_key(message: str) -> Any:
+    return problem(422, f"the {HEADER} {message}", errors=[
+        {"field": HEADER, "location": "header", "message": message}])
+
+
+def _unavailable(error: Unavailable) -> Any:
+    return problem(503, str(error), headers={"Retry-After": RETRY_AFTER_SECONDS})
