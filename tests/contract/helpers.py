@@ -30,7 +30,14 @@ def assert_utc(moment: datetime | None) -> None:
 
 
 def assert_plain(entity: object) -> None:
-    """Every id is a plain uuid.UUID, not a driver's subclass (which JSON encoders refuse)."""
+    """Every id is a uuid.UUID that equals, hashes and orders as the plain one and renders to
+    JSON (asyncpg's own subclass is kept as it comes: converting every id costs each read)."""
+    from entrypoints.http.json import dumps
+
     for name in ("id", "tenant_id"):
         if hasattr(entity, name):
-            assert type(getattr(entity, name)) is UUID, (name, type(getattr(entity, name)))
+            value = getattr(entity, name)
+            plain = UUID(int=value.int)
+            assert isinstance(value, UUID), (name, type(value))
+            assert value == plain and hash(value) == hash(plain) and not value < plain
+            assert dumps(value) == dumps(str(plain))

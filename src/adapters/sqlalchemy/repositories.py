@@ -5,70 +5,106 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
-from sqlalchemy import Select, Table, delete, insert, select, update
+from sqlalchemy import Select, Table, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.sqlalchemy.errors import translated
 from adapters.sqlalchemy.scope import TransactionScope
-from adapters.sqlalchemy.tables import api_keys, cities, idempotency_keys, tenants, users
+from adapters.sqlalchemy.tables import api_keys, books, cities, idempotency_keys, tenants, users
 from domain.model import ApiKey, City, Record, Tenant, User
 from domain.tenancy import TenantId
 
 R = TypeVar("R", bound=Record)
 
 
+class _Statements:
+    """One table's read statements, built once: the tenant and every value are bound
+    parameters, so each runs from SQLAlchemy's compiled cache without being rebuilt."""
+
+    def __init__(self, table: Table) -> None:
+        c = table.c
+        self.table, self.columns = table, tuple(column.name for column in c)
+        self.scoped = c.tenant_id == bindparam("scope_tenant")
+        self.get = select(table).where(self.scoped, c.id == bindparam("id"))
+        self.insert = insert(table)
+        self._pages: dict[tuple[bool, tuple[str, ...]], Select[Any]] = {}
+
+    def page(self, after: bool, filters: tuple[str, ...]) -> Select[Any]:
+        """Keyset page in id order, optionally after an id and filtered by exact matches."""
+        key = (after, filters)
+        if key not in self._pages:
+            c, statement = self.table.c, select(self.table).where(self.scoped)
+            if after:
+                statement = statement.where(c.id > bindparam("after"))
+            for name in filters:
+                statement = statement.where(c[name] == bindparam(f"filter_{name}"))
+            self._pages[key] = statement.order_by(c.id).limit(bindparam("limit"))
+        return self._pages[key]
+
+
+_STATEMENTS = {table.name: _Statements(table) for table in (books, cities, users)}
+_BIGGEST = (select(cities).where(_STATEMENTS["cities"].scoped)
+            .order_by(cities.c.population.desc(), cities.c.name).limit(bindparam("limit")))
+_USER_BY_NAME = select(users).where(_STATEMENTS["users"].scoped, users.c.name == bindparam("name"))
+
+
 class SqlaRecordRepository(Generic[R]):
-    """One tenant's records of one kind; `_scoped` is the only way statements reach the table."""
+    """One tenant's records of one kind: every statement carries the unit of work's tenant."""
 
     def __init__(self, session: AsyncSession, tenant_id: TenantId, table: Table,
                  entity: type[R]) -> None:
         self._session, self._tenant, self._table, self._entity = session, tenant_id, table, entity
-        self._tid = table.c.tenant_id == tenant_id
+        self._statements = _STATEMENTS[table.name]
 
-    async def _rows(self, statement: Any, values: Mapping[str, object] | None = None) -> list[R]:
+    async def _execute(self, statement: Any, parameters: Mapping[str, object] | None = None,
+                       values: Mapping[str, object] | None = None) -> Any:
+        """Run a Core statement on the session's connection (no ORM work on the way)."""
         with translated(values):
-            result = await self._session.execute(statement)
-        return [self._entity(**row) for row in result.mappings()]
+            connection = await self._session.connection()
+            return await connection.execute(statement, {"scope_tenant": self._tenant,
+                                                        **(parameters or {})})
 
-    def _select(self) -> Select[Any]:
-        return select(self._table).where(self._tid)
+    async def _rows(self, statement: Any, parameters: Mapping[str, object] | None = None,
+                    values: Mapping[str, object] | None = None) -> list[R]:
+        result = await self._execute(statement, parameters, values)
+        names, entity = tuple(result.keys()), self._entity
+        return [entity(**dict(zip(names, row))) for row in result.all()]
 
     async def add(self, record: R) -> None:
-        values = {column.name: getattr(record, column.name) for column in self._table.c}
+        values = {name: getattr(record, name) for name in self._statements.columns}
         with translated(values):
-            await self._session.execute(insert(self._table).values(values))
+            connection = await self._session.connection()
+            await connection.execute(self._statements.insert, values)
 
     async def get(self, record_id: UUID) -> R | None:
-        rows = await self._rows(self._select().where(self._table.c.id == record_id))
+        rows = await self._rows(self._statements.get, {"id": record_id})
         return rows[0] if rows else None
 
     async def list(self, *, after: UUID | None, limit: int,
                    filters: Mapping[str, object] | None = None) -> Sequence[R]:
-        statement = self._select()
-        if after is not None:
-            statement = statement.where(self._table.c.id > after)
-        for name, value in (filters or {}).items():
-            statement = statement.where(self._table.c[name] == value)
-        return await self._rows(statement.order_by(self._table.c.id).limit(limit))
+        filters = filters or {}
+        statement = self._statements.page(after is not None, tuple(sorted(filters)))
+        parameters: dict[str, object] = {f"filter_{k}": v for k, v in filters.items()}
+        parameters |= {"after": after, "limit": limit} if after is not None else {"limit": limit}
+        return await self._rows(statement, parameters)
 
     async def update(self, record_id: UUID, changes: Mapping[str, object], *, now: datetime,
                      expected_version: int | None) -> R | None:
         t = self._table
-        statement = (update(t).where(self._tid, t.c.id == record_id)
+        statement = (update(t).where(self._statements.scoped, t.c.id == record_id)
                      .values(**changes, updated_at=now, version=t.c.version + 1).returning(*t.c))
         if expected_version is not None:
             statement = statement.where(t.c.version == expected_version)
-        rows = await self._rows(statement, changes)
+        rows = await self._rows(statement, values=changes)
         return rows[0] if rows else None
 
     async def delete(self, record_id: UUID, *, expected_version: int | None) -> bool:
         t = self._table
-        statement = delete(t).where(self._tid, t.c.id == record_id).returning(t.c.id)
+        statement = delete(t).where(self._statements.scoped, t.c.id == record_id).returning(t.c.id)
         if expected_version is not None:
             statement = statement.where(t.c.version == expected_version)
-        with translated():
-            result = await self._session.execute(statement)
+        result = await self._execute(statement)
         return result.first() is not None
 
 
@@ -77,8 +113,7 @@ class SqlaCityRepository(SqlaRecordRepository[City]):
         super().__init__(session, tenant_id, cities, City)
 
     async def biggest(self, limit: int) -> Sequence[City]:
-        c = self._table.c
-        return await self._rows(self._select().order_by(c.population.desc(), c.name).limit(limit))
+        return await self._rows(_BIGGEST, {"limit": limit})
 
 
 def _dialect_insert(session: AsyncSession, table: Table) -> Any:
@@ -91,7 +126,7 @@ class SqlaUserRepository(SqlaRecordRepository[User]):
         super().__init__(session, tenant_id, users, User)
 
     async def get_by_name(self, name: str) -> User | None:
-        rows = await self._rows(self._select().where(self._table.c.name == name))
+        rows = await self._rows(_USER_BY_NAME, {"name": name})
         return rows[0] if rows else None
 
     def _insert(self, user: User) -> Any:

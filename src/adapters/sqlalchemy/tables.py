@@ -1,7 +1,7 @@
 """The schema: every tenant table leads its keys and indexes with `tenant_id`."""
 
 from datetime import UTC, datetime
-from uuid import UUID
+from typing import Any
 
 from sqlalchemy import (BigInteger, Column, DateTime, ForeignKey, Index, Integer, LargeBinary,
                         MetaData, String, Table, TypeDecorator, UniqueConstraint, Uuid)
@@ -34,19 +34,16 @@ class UtcDateTime(TypeDecorator[datetime]):
             return value.replace(tzinfo=UTC)
         return value
 
+    # asyncpg already reads and writes timestamptz as aware datetimes: no per-value work there
+    def bind_processor(self, dialect: Dialect) -> Any:
+        return None if dialect.name == "postgresql" else super().bind_processor(dialect)
 
-class PlainUuid(TypeDecorator[UUID]):
-    """A plain uuid.UUID on every driver (asyncpg returns a subclass that JSON encoders refuse)."""
-
-    impl = Uuid
-    cache_ok = True
-
-    def process_result_value(self, value: UUID | None, dialect: Dialect) -> UUID | None:
-        return value if value is None or type(value) is UUID else UUID(int=value.int)
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        return None if dialect.name == "postgresql" else super().result_processor(dialect, coltype)
 
 
 def _tenant_id() -> Column[object]:
-    return Column("tenant_id", PlainUuid, ForeignKey("tenants.id", ondelete="CASCADE"),
+    return Column("tenant_id", Uuid, ForeignKey("tenants.id", ondelete="CASCADE"),
                   primary_key=True)
 
 
@@ -60,7 +57,7 @@ def _record_columns() -> list[Column[object]]:
 
 tenants = Table(
     "tenants", metadata,
-    Column("id", PlainUuid, primary_key=True),
+    Column("id", Uuid, primary_key=True),
     Column("slug", String(63), nullable=False),
     Column("name", String(200), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
@@ -70,7 +67,7 @@ tenants = Table(
 api_keys = Table(
     "api_keys", metadata,
     _tenant_id(),
-    Column("id", PlainUuid, primary_key=True),
+    Column("id", Uuid, primary_key=True),
     Column("secret_hash", String(64), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("revoked_at", UtcDateTime, nullable=True),
@@ -79,7 +76,7 @@ api_keys = Table(
 books = Table(
     "books", metadata,
     _tenant_id(),
-    Column("id", PlainUuid, primary_key=True),
+    Column("id", Uuid, primary_key=True),
     Column("name", String(200), nullable=False),
     Column("author", String(200), nullable=False),
     Column("release_year", Integer, nullable=False),
@@ -90,7 +87,7 @@ books = Table(
 cities = Table(
     "cities", metadata,
     _tenant_id(),
-    Column("id", PlainUuid, primary_key=True),
+    Column("id", Uuid, primary_key=True),
     Column("name", String(200), nullable=False),
     Column("population", BigInteger, nullable=False),
     *_record_columns(),
@@ -103,7 +100,7 @@ Index("ix_cities_tenant_id_population_name", cities.c.tenant_id, cities.c.popula
 users = Table(
     "users", metadata,
     _tenant_id(),
-    Column("id", PlainUuid, primary_key=True),
+    Column("id", Uuid, primary_key=True),
     Column("name", String(200), nullable=False),
     Column("full_name", String(200), nullable=False),
     *_record_columns(),
@@ -118,7 +115,7 @@ TENANT_TABLES = (api_keys, books, cities, users)
 # NULL while the first request runs. Purged scope by scope through (tenant_id, expires_at).
 idempotency_keys = Table(
     "idempotency_keys", metadata,
-    Column("tenant_id", PlainUuid, primary_key=True),
+    Column("tenant_id", Uuid, primary_key=True),
     Column("key_hash", String(64), primary_key=True),
     Column("request_hash", String(64), nullable=False),
     Column("status", Integer, nullable=True),
