@@ -36,8 +36,10 @@ class Settings(BaseSettings):
     app_role: str = Field("catalog_app", pattern=r"^[a-z_][a-z0-9_]{0,62}$",
                           description="the PostgreSQL role the migrations grant to")
     admin_token: SecretStr | None = None
-    pool_size: int = Field(10, ge=1)
-    pool_max_overflow: int = Field(10, ge=0)
+    # A steady pool: connections beyond the pool size are closed on return, so overflow under
+    # sustained load means reconnecting (and re-preparing statements) over and over.
+    pool_size: int = Field(20, ge=1)
+    pool_max_overflow: int = Field(0, ge=0)
     pool_timeout: float = Field(5.0, gt=0, description="seconds to wait for a pooled connection")
     pool_recycle: int = Field(1800, description="seconds before a connection is replaced")
     pool_pre_ping: bool = False

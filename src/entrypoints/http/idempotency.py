@@ -51,8 +51,11 @@ class IdempotencyMiddleware:
         self.app, self.container, self.settings = app, container, settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        keys = _header(scope, b"idempotency-key") if scope["type"] == "http" else []
-        if not keys or scope["method"] != "POST":
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        keys = _header(scope, b"idempotency-key")
+        if not keys:
             await self.app(scope, receive, send)
             return
         try:
