@@ -3,6 +3,7 @@
 import asyncio
 import json
 import os
+import shutil
 import signal
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -66,17 +67,23 @@ def serve(host: Annotated[str | None, typer.Option(help="address to listen on")]
     if settings.migrate_on_start if settings.migrate_on_start is not None else settings.is_sqlite:
         asyncio.run(_migrate().sync(settings.migration_url))
     workers = workers or settings.workers
+    metrics_dir = None  # made here for the workers' metrics, and removed when they are done
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="catalog-metrics-")
+        metrics_dir = tempfile.mkdtemp(prefix="catalog-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     # uvicorn re-raises SIGTERM/SIGINT once it has shut down gracefully, to whatever handler
     # was there before it: make that one a no-op, so a graceful stop exits with status 0.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
-    uvicorn.run("entrypoints.http.asgi:app_factory", factory=True,
-                host=host or settings.host, port=port or settings.port, workers=workers,
-                log_level=settings.log_level, access_log=False, log_config=None,
-                proxy_headers=True, server_header=False,
-                timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds))
+    try:
+        uvicorn.run("entrypoints.http.asgi:app_factory", factory=True,
+                    host=host or settings.host, port=port or settings.port, workers=workers,
+                    log_level=settings.log_level, access_log=False, log_config=None,
+                    proxy_headers=True, server_header=False,
+                    timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds))
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 @app.command()

@@ -4,6 +4,7 @@ import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
+import asyncpg
 from sqlalchemy import UniqueConstraint
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -22,8 +23,10 @@ _SQLITE_COLUMNS = {
 }
 
 
-def constraint_name(error: IntegrityError) -> str | None:
+def constraint_name(error: IntegrityError | asyncpg.PostgresError) -> str | None:
     """The violated constraint's name, from the driver's error on either dialect."""
+    if isinstance(error, asyncpg.PostgresError):
+        return getattr(error, "constraint_name", None)
     cause = getattr(error.orig, "__cause__", None)
     name = getattr(cause, "constraint_name", None)
     if name:
@@ -70,6 +73,18 @@ def translated(values: Mapping[str, object] | None = None) -> Iterator[None]:
         if _is_foreign_key(error):
             raise NotFound("tenant", None) from error
         raise
+    except asyncpg.PostgresError as error:  # from statements run on the driver directly
+        code, name = error.sqlstate or "", getattr(error, "constraint_name", None)
+        if code == "23505" and name in UNIQUE_FIELDS:
+            kind, field = UNIQUE_FIELDS[name]
+            raise AlreadyExists(kind, field, (values or {}).get(field)) from error
+        if code == "23503":
+            raise NotFound("tenant", None) from error
+        if code in _RETRYABLE or code[:2] in _RETRYABLE_CLASSES:
+            raise Unavailable("the database is too busy to answer now") from error
+        raise
+    except asyncpg.InterfaceError as error:  # the driver's connection is gone or unusable
+        raise Unavailable("the database connection was lost") from error
     except PoolTimeout as error:
         raise Unavailable("no database connection became free in time") from error
     except (OperationalError, InterfaceError) as error:

@@ -10,8 +10,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.sqlalchemy.errors import translated
+from adapters.sqlalchemy.pg_connection import ScopedBeginConnection
 from adapters.sqlalchemy.scope import TransactionScope
 from adapters.sqlalchemy.tables import api_keys, books, cities, idempotency_keys, tenants, users
+from domain.errors import Unavailable
 from domain.model import ApiKey, City, Record, Tenant, User
 from domain.tenancy import TenantId
 
@@ -47,6 +49,41 @@ _STATEMENTS = {table.name: _Statements(table) for table in (books, cities, users
 _BIGGEST = (select(cities).where(_STATEMENTS["cities"].scoped)
             .order_by(cities.c.population.desc(), cities.c.name).limit(bindparam("limit")))
 _USER_BY_NAME = select(users).where(_STATEMENTS["users"].scoped, users.c.name == bindparam("name"))
+_DRIVER_SQL: dict[Any, tuple[str, tuple[str, ...]]] = {}
+
+
+def _driver_sql(statement: Any, dialect: Any) -> tuple[str, tuple[str, ...]]:
+    """A prebuilt statement compiled once for asyncpg: its SQL and its parameters' order."""
+    if statement not in _DRIVER_SQL:
+        compiled = statement.compile(dialect=dialect)
+        _DRIVER_SQL[statement] = (compiled.string, tuple(compiled.positiontup or ()))
+    return _DRIVER_SQL[statement]
+
+
+async def _on_driver(session: AsyncSession, statement: Any,
+                     parameters: Mapping[str, object], fetch: bool) -> Any:
+    """Run a prebuilt statement straight on the unit of work's asyncpg connection, inside the
+    same transaction (and tenant scope) the session commits or rolls back, without
+    SQLAlchemy's per-execution work. Returns NotImplemented when that connection is not
+    asyncpg (SQLite), for the caller to go through SQLAlchemy instead."""
+    connection = await session.connection()
+    if connection.dialect.name != "postgresql":
+        return NotImplemented
+    adapted = (await connection.get_raw_connection()).dbapi_connection
+    driver = getattr(adapted, "driver_connection", None)
+    if not isinstance(driver, ScopedBeginConnection):
+        return NotImplemented
+    sql, names = _driver_sql(statement, connection.dialect)
+    try:
+        if adapted._transaction is None:  # what SQLAlchemy's own first statement would do
+            await adapted._start_transaction()
+        arguments = [parameters[name] for name in names]
+        return await (driver.fetch(sql, *arguments) if fetch else driver.execute(sql, *arguments))
+    except Exception as error:
+        if not driver.is_closed():
+            raise
+        await connection.invalidate()  # the pool must not hand this connection out again
+        raise Unavailable("the database connection was lost") from error
 
 
 class SqlaRecordRepository(Generic[R]):
@@ -71,14 +108,25 @@ class SqlaRecordRepository(Generic[R]):
         names, entity = tuple(result.keys()), self._entity
         return [entity(**dict(zip(names, row))) for row in result.all()]
 
+    async def _read(self, statement: Any, parameters: Mapping[str, object]) -> list[R]:
+        """A prebuilt read, straight on the driver on PostgreSQL."""
+        with translated():
+            records = await _on_driver(self._session, statement,
+                                       {"scope_tenant": self._tenant, **parameters}, fetch=True)
+        if records is NotImplemented:
+            return await self._rows(statement, parameters)
+        return [self._entity(**record) for record in records]
+
     async def add(self, record: R) -> None:
         values = {name: getattr(record, name) for name in self._statements.columns}
         with translated(values):
-            connection = await self._session.connection()
-            await connection.execute(self._statements.insert, values)
+            done = await _on_driver(self._session, self._statements.insert, values, fetch=False)
+            if done is NotImplemented:
+                connection = await self._session.connection()
+                await connection.execute(self._statements.insert, values)
 
     async def get(self, record_id: UUID) -> R | None:
-        rows = await self._rows(self._statements.get, {"id": record_id})
+        rows = await self._read(self._statements.get, {"id": record_id})
         return rows[0] if rows else None
 
     async def list(self, *, after: UUID | None, limit: int,
@@ -87,7 +135,7 @@ class SqlaRecordRepository(Generic[R]):
         statement = self._statements.page(after is not None, tuple(sorted(filters)))
         parameters: dict[str, object] = {f"filter_{k}": v for k, v in filters.items()}
         parameters |= {"after": after, "limit": limit} if after is not None else {"limit": limit}
-        return await self._rows(statement, parameters)
+        return await self._read(statement, parameters)
 
     async def update(self, record_id: UUID, changes: Mapping[str, object], *, now: datetime,
                      expected_version: int | None) -> R | None:
@@ -113,7 +161,7 @@ class SqlaCityRepository(SqlaRecordRepository[City]):
         super().__init__(session, tenant_id, cities, City)
 
     async def biggest(self, limit: int) -> Sequence[City]:
-        return await self._rows(_BIGGEST, {"limit": limit})
+        return await self._read(_BIGGEST, {"limit": limit})
 
 
 def _dialect_insert(session: AsyncSession, table: Table) -> Any:
@@ -126,7 +174,7 @@ class SqlaUserRepository(SqlaRecordRepository[User]):
         super().__init__(session, tenant_id, users, User)
 
     async def get_by_name(self, name: str) -> User | None:
-        rows = await self._rows(_USER_BY_NAME, {"name": name})
+        rows = await self._read(_USER_BY_NAME, {"name": name})
         return rows[0] if rows else None
 
     def _insert(self, user: User) -> Any:

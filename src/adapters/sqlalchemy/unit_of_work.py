@@ -11,6 +11,7 @@ from adapters.sqlalchemy.repositories import (SqlaApiKeyRepository, SqlaCityRepo
                                               SqlaUserRepository)
 from adapters.sqlalchemy.scope import TransactionScope
 from adapters.sqlalchemy.tables import books
+from domain.errors import Unavailable
 from domain.model import Book
 from domain.tenancy import TenantId
 
@@ -34,8 +35,15 @@ class _SqlaUnitOfWork:
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
         session, self._session = self._session, None
-        if session is not None:
-            await session.close()  # rolls back whatever was not committed
+        if session is None:
+            return
+        try:
+            with translated():
+                await session.close()  # rolls back whatever was not committed
+        except Unavailable:
+            if exc is None:
+                raise
+            # the connection died with the work: the work's own error tells the caller
 
     async def commit(self) -> None:
         assert self._session is not None, "commit() outside `async with`"
