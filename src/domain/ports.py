@@ -77,6 +77,13 @@ class UserRepository(RecordRepository[User], Protocol):
         """Insert `user`, or set the existing same-named user's full name; (user, created)."""
 
 
+class CityReader(Protocol):
+    """Read-only queries over one tenant's cities, each a consistent snapshot of its own."""
+
+    async def biggest(self, tenant_id: TenantId, limit: int) -> Sequence[City]:
+        """The `limit` most populated cities, ties broken by name ascending."""
+
+
 class UnitOfWork(Protocol):
     """One atomic transaction for one tenant: leaving without commit() rolls back."""
 

@@ -11,6 +11,7 @@ from adapters.security.hashing import Sha256KeyHasher
 from adapters.security.idempotency import AesGcmIdempotencyCipher
 from adapters.sqlalchemy.engine import create_engine, create_session_factory
 from adapters.sqlalchemy.idempotency import SqlaIdempotencyStore
+from adapters.sqlalchemy.readers import SqlaCityReader
 from adapters.sqlalchemy.readiness import SchemaReadiness
 from adapters.sqlalchemy.scope import TransactionScope
 from adapters.sqlalchemy.unit_of_work import SqlaOperatorUnitOfWork, SqlaUnitOfWork
@@ -76,7 +77,8 @@ class Container(containers.DeclarativeContainer):
     books = providers.Dict(_records(uow, clock, Book, "books"))
     cities = providers.Dict(_records(uow, clock, City, "cities"))
     users = providers.Dict(_records(uow, clock, User, "users"))
-    biggest_cities = providers.Singleton(city_cases.BiggestCities, uow.provider)
+    city_reader = providers.Singleton(SqlaCityReader, session_factory, scope)
+    biggest_cities = providers.Singleton(city_cases.BiggestCities, city_reader)
     get_user_by_name = providers.Singleton(user_cases.GetUserByName, uow.provider, clock)
     get_or_create_user = providers.Singleton(user_cases.GetOrCreateUser, uow.provider, clock)
     update_or_create_user = providers.Singleton(user_cases.UpdateOrCreateUser, uow.provider, clock)

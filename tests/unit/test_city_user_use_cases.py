@@ -7,13 +7,14 @@ import pytest
 from adapters.clock import SystemClock
 from domain.errors import InvalidInput, NotFound
 from domain.model.rules import INT64_MAX
-from domain.use_cases.cities import BIGGEST_DEFAULT, BIGGEST_MAX, BiggestCities
+from domain.use_cases.cities import (BIGGEST_DEFAULT, BIGGEST_MAX, BiggestCities,
+                                     CitiesInUnitOfWork)
 from domain.use_cases.users import GetOrCreateUser, GetUserByName, UpdateOrCreateUser
 
 
 @pytest.fixture
 def biggest(uow) -> BiggestCities:
-    return BiggestCities(uow)
+    return BiggestCities(CitiesInUnitOfWork(uow))
 
 
 @pytest.fixture

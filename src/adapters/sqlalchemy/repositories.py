@@ -46,13 +46,13 @@ class _Statements:
 
 
 _STATEMENTS = {table.name: _Statements(table) for table in (books, cities, users)}
-_BIGGEST = (select(cities).where(_STATEMENTS["cities"].scoped)
+BIGGEST_CITIES = (select(cities).where(_STATEMENTS["cities"].scoped)
             .order_by(cities.c.population.desc(), cities.c.name).limit(bindparam("limit")))
 _USER_BY_NAME = select(users).where(_STATEMENTS["users"].scoped, users.c.name == bindparam("name"))
 _DRIVER_SQL: dict[Any, tuple[str, tuple[str, ...]]] = {}
 
 
-def _driver_sql(statement: Any, dialect: Any) -> tuple[str, tuple[str, ...]]:
+def driver_sql(statement: Any, dialect: Any) -> tuple[str, tuple[str, ...]]:
     """A prebuilt statement compiled once for asyncpg: its SQL and its parameters' order."""
     if statement not in _DRIVER_SQL:
         compiled = statement.compile(dialect=dialect)
@@ -73,7 +73,7 @@ async def _on_driver(session: AsyncSession, statement: Any,
     driver = getattr(adapted, "driver_connection", None)
     if not isinstance(driver, ScopedBeginConnection):
         return NotImplemented
-    sql, names = _driver_sql(statement, connection.dialect)
+    sql, names = driver_sql(statement, connection.dialect)
     try:
         if adapted._transaction is None:  # what SQLAlchemy's own first statement would do
             await adapted._start_transaction()
@@ -161,7 +161,7 @@ class SqlaCityRepository(SqlaRecordRepository[City]):
         super().__init__(session, tenant_id, cities, City)
 
     async def biggest(self, limit: int) -> Sequence[City]:
-        return await self._read(_BIGGEST, {"limit": limit})
+        return await self._read(BIGGEST_CITIES, {"limit": limit})
 
 
 def _dialect_insert(session: AsyncSession, table: Table) -> Any:

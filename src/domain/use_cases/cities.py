@@ -3,18 +3,28 @@
 from collections.abc import Sequence
 
 from domain.model import City
-from domain.ports import UnitOfWorkFactory
+from domain.ports import CityReader, UnitOfWorkFactory
 from domain.tenancy import TenantId
 
 BIGGEST_DEFAULT, BIGGEST_MAX = 20, 100
 
 
-class BiggestCities:
-    """The tenant's `limit` most populated cities, most populated first, ties by name."""
+class CitiesInUnitOfWork:
+    """A CityReader for any store: each read in a unit of work of its own."""
 
     def __init__(self, uow: UnitOfWorkFactory) -> None:
         self._uow = uow
 
-    async def __call__(self, tenant_id: TenantId, limit: int = BIGGEST_DEFAULT) -> Sequence[City]:
+    async def biggest(self, tenant_id: TenantId, limit: int) -> Sequence[City]:
         async with self._uow(tenant_id) as uow:
             return await uow.cities.biggest(limit)
+
+
+class BiggestCities:
+    """The tenant's `limit` most populated cities, most populated first, ties by name."""
+
+    def __init__(self, reader: CityReader) -> None:
+        self._reader = reader
+
+    async def __call__(self, tenant_id: TenantId, limit: int = BIGGEST_DEFAULT) -> Sequence[City]:
+        return await self._reader.biggest(tenant_id, limit)

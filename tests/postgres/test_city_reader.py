@@ -1,0 +1,66 @@
+"""The read model for "biggest" runs straight on the driver: it must stay tenant-scoped, and
+never hand a connection back to the pool inside a transaction, even when cancelled."""
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest_asyncio
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.sqlalchemy.engine import create_engine, create_session_factory
+from adapters.sqlalchemy.readers import SqlaCityReader
+from adapters.sqlalchemy.scope import TransactionScope
+from tests.postgres.test_row_level_security import SCOPE, make_tenant_with_cities
+from tests.support.databases import APP_ROLE
+
+
+@pytest_asyncio.fixture
+async def engine(pg_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(pg_url, pool_size=4, max_overflow=0)
+    yield engine
+    await engine.dispose()
+
+
+async def test_reads_only_the_tenants_cities_in_order(engine: AsyncEngine) -> None:
+    sessions = create_session_factory(engine)
+    first = await make_tenant_with_cities(sessions, "b", "a", "c")
+    second = await make_tenant_with_cities(sessions, "z")
+    reader = SqlaCityReader(sessions, SCOPE)
+    results = await asyncio.gather(*[reader.biggest(t, 10) for t in [first, second] * 20])
+    for tenant, cities in zip([first, second] * 20, results):
+        assert {c.tenant_id for c in cities} == {tenant}
+        assert [c.name for c in cities] == (["a", "b", "c"] if tenant == first else ["z"])
+    assert [c.name for c in await reader.biggest(first, 2)] == ["a", "b"]
+
+
+async def test_cancelled_reads_leave_no_open_transaction(engine: AsyncEngine, pg_url: str) -> None:
+    sessions = create_session_factory(engine)
+    tenant = await make_tenant_with_cities(sessions, "x", "y")
+    reader = SqlaCityReader(sessions, SCOPE)
+    for delay in [0.0, 0.0001, 0.0003, 0.0006, 0.001, 0.002] * 5:
+        try:
+            await asyncio.wait_for(reader.biggest(tenant, 10), delay)
+        except TimeoutError:
+            pass
+    assert engine.pool.checkedout() == 0
+    watcher = await asyncpg.connect(pg_url.replace("+asyncpg", ""))
+    try:
+        for _ in range(100):
+            stuck = await watcher.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE usename = $1 AND pid <> "
+                "pg_backend_pid() AND state LIKE 'idle in transaction%'", APP_ROLE)
+            if stuck == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert stuck == 0
+    finally:
+        await watcher.close()
+    assert [c.name for c in await reader.biggest(tenant, 10)] == ["x", "y"]
+
+
+async def test_a_reader_without_the_tenant_scope_fails_closed(engine: AsyncEngine) -> None:
+    sessions = create_session_factory(engine)
+    tenant = await make_tenant_with_cities(sessions, "only")
+    reader = SqlaCityReader(sessions, TransactionScope(enabled=False))  # a wiring mistake
+    assert await reader.biggest(tenant, 10) == []  # row-level security: nothing, not all
