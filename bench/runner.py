@@ -47,7 +47,7 @@ PG_SETTINGS = {
     "checkpoint_timeout": "30min", "log_connections": "on",  # new connections, counted per cell
 }
 READY_TIMEOUT = 60.0
-APP_ROLE, APP_PASSWORD = "catalog_app", "catalog-bench"  # the service's role (CATALOG_APP_ROLE)
+APP_ROLE, APP_PASSWORD = "catalog_app", "catalog-app-test"  # as tests/support/databases.py
 
 
 def snapshot_code(work: Path) -> tuple[Path, str]:
@@ -323,13 +323,10 @@ def prepare_database(pg: PostgresServer, name: str, profile: Profile, work: Path
 
     As in production (and in tests/support/databases.py), the owner migrates and the service
     connects as the app role: no superuser, no BYPASSRLS, so row-level security holds."""
-    pg.execute(f"""
-        DO $$ BEGIN
-            IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
-                CREATE ROLE {APP_ROLE} LOGIN PASSWORD '{APP_PASSWORD}'
-                    NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
-            END IF;
-        END $$""")
+    from tests.support.databases import ensure_app_role
+    from tests.support.postgres import blocking
+
+    blocking(ensure_app_role(pg))
     url = pg.create_database(name)
     started = time.monotonic()
     result = subprocess.run([str(Path(sys.executable).with_name("catalog")), "db", "upgrade"],

@@ -22,6 +22,7 @@ from domain.idempotency import OPERATOR_SCOPE, InProgress, Mismatch, Replay, Sav
 from domain.use_cases.idempotency import IdempotentRequests
 from entrypoints.container import Container
 from entrypoints.http.auth import bearer_token, is_operator_token
+from entrypoints.http.middleware import buffer_body
 from entrypoints.http.problems import RETRY_AFTER_SECONDS, problem
 from entrypoints.settings import Settings
 
@@ -70,7 +71,7 @@ class IdempotencyMiddleware:
             await _bad_key("must be sent once, as 1 to 255 printable ASCII characters")(
                 scope, receive, send)
             return
-        body, receive = await _buffered(receive)
+        body, receive = await buffer_body(receive)  # EdgeMiddleware has bounded it already
         path = scope.get("raw_path") or scope["path"].encode("utf-8", "surrogatepass")
         cases: IdempotentRequests = self.container.idempotent_requests()
         try:
@@ -149,28 +150,6 @@ async def _release(cases: IdempotentRequests, scope_id: UUID, key: str) -> None:
     except Exception:
         log.exception("could not release an Idempotency-Key; it stays in progress until it "
                       "expires")
-
-
-async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
-    """The whole body (EdgeMiddleware has bounded it), and a receive that replays it."""
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    body, replayed = b"".join(chunks), False
-
-    async def replay() -> Message:
-        nonlocal replayed
-        if not replayed:
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return body, replay
 
 
 async def _replay(response: SavedResponse, send: Send) -> None:

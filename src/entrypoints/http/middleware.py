@@ -65,28 +65,36 @@ class EdgeMiddleware:
         declared = headers.get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
             return too_large if declared.isdigit() else (400, "invalid Content-Length")
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body:
-                return too_large
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
+        body, replay = await buffer_body(receive, self.max_body)
+        if body is None:
+            return too_large
         if body and not _is_json(headers.get(b"content-type", b"").decode("latin-1")):
             return 415, "the request body must be application/json"
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
         return replay
+
+
+async def buffer_body(receive: Receive, max_bytes: int | None = None,
+                      ) -> tuple[bytes | None, Receive]:
+    """The whole request body (None past `max_bytes`), and a receive that replays it once."""
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if max_bytes is not None and size > max_bytes:
+            return None, receive
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    body, replayed = b"".join(chunks), False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return body, replay
