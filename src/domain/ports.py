@@ -135,6 +135,12 @@ class ApiKeyRepository(Protocol):
         """Mark the tenant's key revoked; False when it has no such live key."""
 
 
+class ApiKeyReader(Protocol):
+    """Looks one API key up by its tenant and id, outside any unit of work."""
+
+    async def get(self, tenant_id: TenantId, key_id: UUID) -> ApiKey | None: ...
+
+
 class OperatorUnitOfWork(Protocol):
     """One atomic transaction over the tenant registry and its keys."""
 

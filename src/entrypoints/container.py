@@ -11,7 +11,7 @@ from adapters.security.hashing import Sha256KeyHasher
 from adapters.security.idempotency import AesGcmIdempotencyCipher
 from adapters.sqlalchemy.engine import create_engine, create_session_factory
 from adapters.sqlalchemy.idempotency import SqlaIdempotencyStore
-from adapters.sqlalchemy.readers import SqlaCityReader
+from adapters.sqlalchemy.readers import SqlaApiKeyReader, SqlaCityReader
 from adapters.sqlalchemy.readiness import SchemaReadiness
 from adapters.sqlalchemy.scope import TransactionScope
 from adapters.sqlalchemy.unit_of_work import SqlaOperatorUnitOfWork, SqlaUnitOfWork
@@ -84,7 +84,8 @@ class Container(containers.DeclarativeContainer):
     update_or_create_user = providers.Singleton(user_cases.UpdateOrCreateUser, uow.provider, clock)
 
     _operator = (operator_uow.provider, clock, hasher, credential_cache)
-    authenticate = providers.Singleton(tenant_cases.Authenticate, *_operator)
+    key_reader = providers.Singleton(SqlaApiKeyReader, session_factory, scope)
+    authenticate = providers.Singleton(tenant_cases.Authenticate, *_operator, keys=key_reader)
     create_tenant = providers.Singleton(tenant_cases.CreateTenant, *_operator)
     get_tenant = providers.Singleton(tenant_cases.GetTenant, *_operator)
     list_tenants = providers.Singleton(tenant_cases.ListTenants, *_operator)

@@ -3,6 +3,7 @@ never hand a connection back to the pool inside a transaction, even when cancell
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import asyncpg
 import pytest_asyncio
@@ -64,3 +65,24 @@ async def test_a_reader_without_the_tenant_scope_fails_closed(engine: AsyncEngin
     tenant = await make_tenant_with_cities(sessions, "only")
     reader = SqlaCityReader(sessions, TransactionScope(enabled=False))  # a wiring mistake
     assert await reader.biggest(tenant, 10) == []  # row-level security: nothing, not all
+
+
+async def test_api_key_reader_finds_a_key_only_in_its_tenant(engine: AsyncEngine) -> None:
+    from adapters.sqlalchemy.readers import SqlaApiKeyReader
+    from adapters.sqlalchemy.unit_of_work import SqlaOperatorUnitOfWork
+    from domain.ids import new_id
+    from domain.model import ApiKey
+
+    sessions = create_session_factory(engine)
+    owner = await make_tenant_with_cities(sessions)
+    other = await make_tenant_with_cities(sessions)
+    key = ApiKey(id=new_id(), tenant_id=owner, secret_hash="0" * 64,
+                 created_at=datetime.now(UTC))
+    async with SqlaOperatorUnitOfWork(sessions, SCOPE) as uow:
+        await uow.api_keys.add(key)
+        await uow.commit()
+    reader = SqlaApiKeyReader(sessions, SCOPE)
+    found = await reader.get(owner, key.id)
+    assert found is not None and found.id == key.id and found.tenant_id == owner
+    assert await reader.get(other, key.id) is None
+    assert engine.pool.checkedout() == 0

@@ -6,7 +6,7 @@ from domain.errors import InvalidCredentials, NotFound
 from domain.ids import new_id
 from domain.model import ApiKey, IssuedKey, Tenant
 from domain.pagination import Page
-from domain.ports import (Clock, CredentialCache, KeyHasher, OperatorUnitOfWork,
+from domain.ports import (ApiKeyReader, Clock, CredentialCache, KeyHasher, OperatorUnitOfWork,
                           OperatorUnitOfWorkFactory)
 from domain.tenancy import TenantId
 from domain.tokens import format_token, parse_token
@@ -95,8 +95,24 @@ class RevokeApiKey(_OperatorUseCase):
         self._cache.forget(key_id)
 
 
+class KeysInUnitOfWork:
+    """An ApiKeyReader for any store: each lookup in an operator unit of work of its own."""
+
+    def __init__(self, uow: OperatorUnitOfWorkFactory) -> None:
+        self._uow = uow
+
+    async def get(self, tenant_id: TenantId, key_id: UUID) -> ApiKey | None:
+        async with self._uow() as uow:
+            return await uow.api_keys.get(tenant_id, key_id)
+
+
 class Authenticate(_OperatorUseCase):
     """The tenant a presented API key belongs to; InvalidCredentials when bad or revoked."""
+
+    def __init__(self, uow: OperatorUnitOfWorkFactory, clock: Clock, hasher: KeyHasher,
+                 cache: CredentialCache, keys: ApiKeyReader | None = None) -> None:
+        super().__init__(uow, clock, hasher, cache)
+        self._keys = keys or KeysInUnitOfWork(uow)
 
     async def __call__(self, token: str) -> TenantId:
         cached = self._cache.get(token)
@@ -106,8 +122,7 @@ class Authenticate(_OperatorUseCase):
         if parsed is None:
             raise InvalidCredentials()
         tenant_id, key_id, secret = parsed
-        async with self._uow() as uow:
-            key = await uow.api_keys.get(TenantId(tenant_id), key_id)
+        key = await self._keys.get(TenantId(tenant_id), key_id)
         if key is None or key.revoked_at is not None or not self._hasher.verify(secret, key.secret_hash):
             raise InvalidCredentials()
         self._cache.put(token, key.id, key.tenant_id)
