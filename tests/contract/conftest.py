@@ -68,10 +68,17 @@ async def pg_sessions(pg_url: str) -> AsyncIterator[Sessions]:
         yield sessions
 
 
-_SESSIONS = {"sqlite": "sqlite_sessions", "postgresql": "pg_sessions"}
+@pytest_asyncio.fixture(scope="session")
+async def citus_sessions(citus_url: str) -> AsyncIterator[Sessions]:
+    async for sessions in _sessions(citus_url, "postgresql"):  # auto: finds Citus itself
+        yield sessions
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgresql"])
+_SESSIONS = {"sqlite": "sqlite_sessions", "postgresql": "pg_sessions",
+             "citus": "citus_sessions"}
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgresql", "citus"])
 def uow_factories(request: pytest.FixtureRequest) -> UowFactories:
     if request.param == "memory":
         store = MemoryStore()

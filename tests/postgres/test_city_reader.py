@@ -6,15 +6,22 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import asyncpg
+import pytest
 import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sqlalchemy.engine import create_engine
 from adapters.sqlalchemy.readers import SqlaCityReader
-from adapters.sqlalchemy.transactions import Transactions
-from tests.postgres.test_row_level_security import SCOPE, make_tenant_with_cities
+from adapters.sqlalchemy.transactions import Transactions, TransactionScope
+from tests.postgres.test_row_level_security import make_tenant_with_cities
 from tests.support.databases import APP_ROLE
 
+
+
+@pytest.fixture(scope="module", params=["postgresql", "citus"])
+def pg_url(request: pytest.FixtureRequest, pg_url: str) -> str:
+    """This module runs on PostgreSQL and on the Citus cluster."""
+    return pg_url if request.param == "postgresql" else str(request.getfixturevalue("citus_url"))
 
 @pytest_asyncio.fixture
 async def engine(pg_url: str) -> AsyncIterator[AsyncEngine]:
@@ -24,7 +31,7 @@ async def engine(pg_url: str) -> AsyncIterator[AsyncEngine]:
 
 
 async def test_reads_only_the_tenants_cities_in_order(engine: AsyncEngine) -> None:
-    sessions = Transactions(engine, SCOPE)
+    sessions = Transactions(engine, TransactionScope())
     first = await make_tenant_with_cities(sessions, "b", "a", "c")
     second = await make_tenant_with_cities(sessions, "z")
     reader = SqlaCityReader(sessions)
@@ -36,7 +43,7 @@ async def test_reads_only_the_tenants_cities_in_order(engine: AsyncEngine) -> No
 
 
 async def test_cancelled_reads_leave_no_open_transaction(engine: AsyncEngine, pg_url: str) -> None:
-    sessions = Transactions(engine, SCOPE)
+    sessions = Transactions(engine, TransactionScope())
     tenant = await make_tenant_with_cities(sessions, "x", "y")
     reader = SqlaCityReader(sessions)
     for delay in [0.0, 0.0001, 0.0003, 0.0006, 0.001, 0.002] * 5:
@@ -63,7 +70,7 @@ async def test_cancelled_reads_leave_no_open_transaction(engine: AsyncEngine, pg
 async def test_a_transaction_without_a_tenant_sees_nothing(engine: AsyncEngine) -> None:
     from sqlalchemy import text
 
-    sessions = Transactions(engine, SCOPE)
+    sessions = Transactions(engine, TransactionScope())
     await make_tenant_with_cities(sessions, "only")
     async with sessions.open(None, readonly=True) as transaction:
         assert await transaction.scalar(text("SELECT count(*) FROM cities")) == 0
@@ -75,7 +82,7 @@ async def test_api_key_reader_finds_a_key_only_in_its_tenant(engine: AsyncEngine
     from domain.ids import new_id
     from domain.model import ApiKey
 
-    sessions = Transactions(engine, SCOPE)
+    sessions = Transactions(engine, TransactionScope())
     owner = await make_tenant_with_cities(sessions)
     other = await make_tenant_with_cities(sessions)
     key = ApiKey(id=new_id(), tenant_id=owner, secret_hash="0" * 64,
