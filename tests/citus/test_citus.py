@@ -72,6 +72,10 @@ async def test_one_tenants_rows_sit_on_one_worker(citus_cluster: CitusCluster,
             finally:
                 await direct.close()
         assert len(used) == 2, "six tenants on eight shards land on both workers"
+        settings = await owner.fetchval(
+            "SELECT setconfig FROM pg_db_role_setting WHERE setrole = 0 AND setdatabase = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database())")
+        assert "citus.propagate_set_commands=local" in settings  # migration 0003's
     finally:
         await owner.close()
 
