@@ -4,9 +4,9 @@ Revision ID: 0004
 Revises: 0003
 Create Date: 2026-11-22
 
-Written out in full (no imports from the application; the tenancy steps are
-migrations/tenancy.py's, which every later tenant table uses too). `tenant_id` is the scope: a tenant's
-id, or the nil UUID for the operator, which is no tenant; hence no foreign key.
+No imports from the application; the tenancy steps are migrations/tenancy.py's, which
+every later tenant table uses too. `tenant_id` is the scope: a tenant's id, or the nil UUID
+for the operator, which is no tenant; hence no foreign key.
 
 On PostgreSQL the four tenant policies of 0002 apply, so a transaction sees and writes only
 the records of the scope it entered. Purging crosses scopes by one deliberate, narrow path:
