@@ -1,4 +1,5 @@
-"""Session fixtures: one throwaway PostgreSQL, and a database at head on each dialect.
+"""Session fixtures: one throwaway PostgreSQL, one throwaway Citus cluster (started at the
+first test that needs it), and a database at head on each backend.
 
 `await new_pg_database(server, migrated=True)` gives a test a database of its own.
 """
@@ -12,6 +13,7 @@ from sqlalchemy.engine import make_url
 
 from adapters.sqlalchemy import migrate
 from tests.support.databases import app_url, new_pg_database, new_sqlite_database, owner_url_of
+from tests.support.citus import CitusCluster, throwaway_citus
 from tests.support.databases import APP_ROLE
 from tests.support.pgbouncer import PgBouncer, running_pgbouncer
 from tests.support.postgres import ExternalPostgres, PostgresServer, throwaway_postgres
@@ -38,6 +40,20 @@ def pgbouncer(postgres_server: PostgresServer | ExternalPostgres) -> Iterator[Pg
 async def pg_url(postgres_server: PostgresServer | ExternalPostgres) -> str:
     """`postgresql+asyncpg://…@127.0.0.1:…/…`: a session-wide database at the migrations' head."""
     return await new_pg_database(postgres_server)
+
+
+@pytest.fixture(scope="session")
+def citus_cluster() -> Iterator[CitusCluster]:
+    """A coordinator and two workers, started once per session (CitusMissing without Citus)."""
+    with throwaway_citus() as cluster:
+        yield cluster
+
+
+@pytest_asyncio.fixture(scope="session")
+async def citus_url(citus_cluster: CitusCluster) -> str:
+    """A session-wide database on the Citus cluster at the migrations' head, its tables
+    distributed; the service's role's URL on the coordinator."""
+    return await new_pg_database(citus_cluster)
 
 
 @pytest_asyncio.fixture(scope="session")

@@ -6,12 +6,16 @@ Create Date: 2026-11-22
 
 The tenant registry becomes a reference table (copied to every node); every tenant table is
 distributed by `tenant_id` and co-located with the others, so one tenant's transaction runs on
-one node. See docs/scaling.md.
+one worker. The database also gets `citus.propagate_set_commands = 'local'`, under which a
+transaction's `SET LOCAL app.tenant_id` reaches the workers (see
+src/adapters/sqlalchemy/transactions.py). See docs/scaling.md.
 """
 
 from collections.abc import Sequence
 
 from alembic import op
+
+from migrations.tenancy import citus_database_settings
 
 revision: str = "0003"
 down_revision: str | Sequence[str] | None = "0002"
@@ -38,6 +42,7 @@ def upgrade() -> None:
               f"'{'none' if table == TENANT_TABLES[0] else TENANT_TABLES[0]}');"
               for table in TENANT_TABLES]
     _when_citus("\n                ".join(steps))
+    citus_database_settings()
 
 
 def downgrade() -> None:

@@ -4,8 +4,9 @@ Revision ID: 0004
 Revises: 0003
 Create Date: 2026-11-22
 
-Written out in full (no imports from the application). `tenant_id` is the scope: a tenant's
-id, or the nil UUID for the operator, which is no tenant; hence no foreign key.
+No imports from the application; the tenancy steps are migrations/tenancy.py's, which
+every later tenant table uses too. `tenant_id` is the scope: a tenant's id, or the nil UUID
+for the operator, which is no tenant; hence no foreign key.
 
 On PostgreSQL the four tenant policies of 0002 apply, so a transaction sees and writes only
 the records of the scope it entered. Purging crosses scopes by one deliberate, narrow path:
@@ -19,37 +20,19 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from migrations.tenancy import tenant_table
+
 revision: str = "0004"
 down_revision: str | Sequence[str] | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 TABLE = "idempotency_keys"
-CURRENT_TENANT = "NULLIF(current_setting('app.tenant_id', true), '')::uuid"
 PURGEABLE = "expires_at < now() AND current_setting('app.purge_idempotency', true) = 'on'"
-POLICIES = {  # name suffix -> (command, clauses)
-    "tenant_select": ("SELECT", f"USING (tenant_id = {CURRENT_TENANT})"),
-    "tenant_insert": ("INSERT", f"WITH CHECK (tenant_id = {CURRENT_TENANT})"),
-    "tenant_update": ("UPDATE", f"USING (tenant_id = {CURRENT_TENANT}) "
-                                f"WITH CHECK (tenant_id = {CURRENT_TENANT})"),
-    "tenant_delete": ("DELETE", f"USING (tenant_id = {CURRENT_TENANT})"),
+PURGE_POLICIES = {  # name suffix -> (command, clauses)
     "purge_select": ("SELECT", f"USING ({PURGEABLE})"),
     "purge_delete": ("DELETE", f"USING ({PURGEABLE})"),
 }
-
-
-def _role() -> str:
-    return str(op.get_context().opts.get("app_role") or "catalog_app")
-
-
-def _if_role_exists(statement: str) -> None:
-    role = _role().replace("'", "''")
-    op.execute(f"""
-        DO $$ BEGIN
-            IF EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN
-                EXECUTE format({statement!r}, '{role}');
-            END IF;
-        END $$""")
 
 
 def upgrade() -> None:
@@ -66,20 +49,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_idempotency_keys_tenant_id_expires_at", TABLE,
                     ["tenant_id", "expires_at"])
-    if op.get_context().dialect.name != "postgresql":
-        return
-    op.execute(f"ALTER TABLE {TABLE} ENABLE ROW LEVEL SECURITY")
-    op.execute(f"ALTER TABLE {TABLE} FORCE ROW LEVEL SECURITY")
-    for suffix, (command, clauses) in POLICIES.items():
-        op.execute(f"CREATE POLICY {TABLE}_{suffix} ON {TABLE} FOR {command} {clauses}")
-    _if_role_exists(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {TABLE} TO %I")
-    op.execute(f"""
-        DO $$ BEGIN
-            IF EXISTS (SELECT FROM pg_extension WHERE extname = 'citus') THEN
-                PERFORM create_distributed_table('{TABLE}', 'tenant_id',
-                                                 colocate_with => 'books');
-            END IF;
-        END $$""")
+    tenant_table(TABLE, extra_policies=PURGE_POLICIES)
 
 
 def downgrade() -> None:

@@ -9,11 +9,11 @@ from adapters.clock import SystemClock
 from adapters.security.cache import TtlCredentialCache
 from adapters.security.hashing import Sha256KeyHasher
 from adapters.security.idempotency import AesGcmIdempotencyCipher
-from adapters.sqlalchemy.engine import create_engine, create_session_factory
+from adapters.sqlalchemy.engine import create_engine
 from adapters.sqlalchemy.idempotency import SqlaIdempotencyStore
 from adapters.sqlalchemy.readers import SqlaApiKeyReader, SqlaCityReader
 from adapters.sqlalchemy.readiness import SchemaReadiness
-from adapters.sqlalchemy.scope import TransactionScope
+from adapters.sqlalchemy.transactions import TransactionScope, Transactions
 from adapters.sqlalchemy.unit_of_work import SqlaOperatorUnitOfWork, SqlaUnitOfWork
 from domain.model import Book, City, User
 from domain.use_cases import cities as city_cases
@@ -29,7 +29,7 @@ def _engine(settings: Settings) -> Iterator[AsyncEngine]:
     yield create_engine(
         settings.url, pool_size=settings.pool_size, max_overflow=settings.pool_max_overflow,
         pool_timeout=settings.pool_timeout, pool_recycle=settings.pool_recycle,
-        pool_pre_ping=settings.pool_pre_ping, pgbouncer=settings.pgbouncer,
+        pool_pre_ping=settings.pool_pre_ping, pgbouncer=settings.behind_pgbouncer,
         sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms, echo=settings.echo_sql)
 
 
@@ -37,12 +37,12 @@ def _probe_engine(settings: Settings) -> Iterator[AsyncEngine]:
     """One connection of its own for /readyz, failing fast rather than waiting."""
     yield create_engine(settings.url, pool_size=1, max_overflow=0,
                         pool_timeout=settings.readiness_timeout, pool_recycle=settings.pool_recycle,
-                        pool_pre_ping=True, pgbouncer=settings.pgbouncer)
+                        pool_pre_ping=True, pgbouncer=settings.behind_pgbouncer)
 
 
 def _scope(engine: AsyncEngine, settings: Settings) -> TransactionScope:
     return TransactionScope.for_dialect(
-        engine.dialect.name, statement_timeout_ms=settings.statement_timeout_ms,
+        engine.dialect.name, settings.backend, statement_timeout_ms=settings.statement_timeout_ms,
         lock_timeout_ms=settings.lock_timeout_ms,
         idle_in_transaction_timeout_ms=settings.idle_in_transaction_timeout_ms)
 
@@ -61,8 +61,8 @@ class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
 
     engine = providers.Resource(_engine, settings)
-    session_factory = providers.Singleton(create_session_factory, engine)
     scope = providers.Singleton(_scope, engine, settings)
+    transactions = providers.Singleton(Transactions, engine, scope)
     probe_engine = providers.Resource(_probe_engine, settings)
     readiness = providers.Singleton(SchemaReadiness, probe_engine)
 
@@ -71,20 +71,20 @@ class Container(containers.DeclarativeContainer):
     credential_cache = providers.Singleton(
         TtlCredentialCache, ttl=providers.Callable(lambda s: s.key_cache_ttl, settings))
 
-    uow = providers.Factory(SqlaUnitOfWork, session_factory, scope)
-    operator_uow = providers.Factory(SqlaOperatorUnitOfWork, session_factory, scope)
+    uow = providers.Factory(SqlaUnitOfWork, transactions)
+    operator_uow = providers.Factory(SqlaOperatorUnitOfWork, transactions)
 
     books = providers.Dict(_records(uow, clock, Book, "books"))
     cities = providers.Dict(_records(uow, clock, City, "cities"))
     users = providers.Dict(_records(uow, clock, User, "users"))
-    city_reader = providers.Singleton(SqlaCityReader, session_factory, scope)
+    city_reader = providers.Singleton(SqlaCityReader, transactions)
     biggest_cities = providers.Singleton(city_cases.BiggestCities, city_reader)
     get_user_by_name = providers.Singleton(user_cases.GetUserByName, uow.provider, clock)
     get_or_create_user = providers.Singleton(user_cases.GetOrCreateUser, uow.provider, clock)
     update_or_create_user = providers.Singleton(user_cases.UpdateOrCreateUser, uow.provider, clock)
 
     _operator = (operator_uow.provider, clock, hasher, credential_cache)
-    key_reader = providers.Singleton(SqlaApiKeyReader, session_factory, scope)
+    key_reader = providers.Singleton(SqlaApiKeyReader, transactions)
     authenticate = providers.Singleton(tenant_cases.Authenticate, *_operator, keys=key_reader)
     create_tenant = providers.Singleton(tenant_cases.CreateTenant, *_operator)
     get_tenant = providers.Singleton(tenant_cases.GetTenant, *_operator)
@@ -93,7 +93,7 @@ class Container(containers.DeclarativeContainer):
     issue_api_key = providers.Singleton(tenant_cases.IssueApiKey, *_operator)
     revoke_api_key = providers.Singleton(tenant_cases.RevokeApiKey, *_operator)
 
-    idempotency_store = providers.Singleton(SqlaIdempotencyStore, session_factory, scope)
+    idempotency_store = providers.Singleton(SqlaIdempotencyStore, transactions)
     idempotency_cipher = providers.Singleton(AesGcmIdempotencyCipher)
     idempotent_requests = providers.Singleton(
         idempotency_cases.IdempotentRequests, idempotency_store, idempotency_cipher, clock,

@@ -46,7 +46,11 @@ class Settings(BaseSettings):
     statement_timeout_ms: int = Field(15_000, ge=0)
     lock_timeout_ms: int = Field(5_000, ge=0)
     idle_in_transaction_timeout_ms: int = Field(30_000, ge=0)
-    pgbouncer: bool = Field(False, description="PgBouncer transaction pooling in front")
+    database_backend: Literal["auto", "postgresql", "pgbouncer", "citus"] = Field(
+        "auto", description="how transactions begin on PostgreSQL: auto asks the database "
+        "whether it is Citus; pgbouncer cannot be detected")
+    pgbouncer: bool = Field(False, description="PgBouncer transaction pooling in front "
+                                               "(the same as database_backend=pgbouncer)")
     sqlite_busy_timeout_ms: int = Field(10_000, ge=0)
     key_cache_ttl: float = Field(30.0, ge=0, le=60, description="seconds a resolved key is trusted")
     idempotency_ttl_seconds: float = Field(
@@ -87,6 +91,19 @@ class Settings(BaseSettings):
         """Where `catalog db` connects: the owner's URL, or the service's own."""
         owner = self.migration_database_url
         return owner.get_secret_value() if owner else self.url
+
+    @property
+    def backend(self) -> str:
+        """The backend the transaction module is told (SQLite is always itself)."""
+        if self.is_sqlite:
+            return "sqlite"
+        if self.pgbouncer and self.database_backend == "auto":
+            return "pgbouncer"
+        return self.database_backend
+
+    @property
+    def behind_pgbouncer(self) -> bool:
+        return self.backend == "pgbouncer"
 
     @property
     def is_sqlite(self) -> bool:

@@ -1,4 +1,5 @@
-"""API tests: the real app over httpx, on SQLite and on PostgreSQL (one app per dialect)."""
+"""API tests: the real app over httpx, on SQLite, PostgreSQL, PgBouncer and Citus (one app
+per backend)."""
 
 from collections.abc import AsyncIterator
 
@@ -38,7 +39,14 @@ async def pgbouncer_api(pg_url: str, pgbouncer: PgBouncer) -> AsyncIterator[Api]
         yield api
 
 
-@pytest.fixture(params=["sqlite", "postgresql", "pgbouncer"])
+@pytest_asyncio.fixture(scope="session")
+async def citus_api(citus_url: str) -> AsyncIterator[Api]:
+    """The app on the Citus cluster's coordinator, as the service's role."""
+    async for api in _serve(citus_url, "citus"):
+        yield api
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "pgbouncer", "citus"])
 def api(request: pytest.FixtureRequest) -> Api:
     return request.getfixturevalue(f"{request.param}_api".replace("postgresql_", "pg_"))
 

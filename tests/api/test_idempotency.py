@@ -49,7 +49,10 @@ class Table:
 @pytest_asyncio.fixture
 async def table(api: Api, request: pytest.FixtureRequest) -> AsyncIterator[Table]:
     url = api.app.state.settings.url
-    if api.dialect != "sqlite":
+    if api.dialect == "citus":
+        url = owner_url_of(request.getfixturevalue("citus_cluster"),
+                           request.getfixturevalue("citus_url"))
+    elif api.dialect != "sqlite":
         url = owner_url_of(request.getfixturevalue("postgres_server"),
                            request.getfixturevalue("pg_url"))
     raw = Table(url)

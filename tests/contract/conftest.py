@@ -9,13 +9,12 @@ from dataclasses import dataclass
 
 import pytest
 import pytest_asyncio
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.memory import (MemoryIdempotencyStore, MemoryOperatorUnitOfWork, MemoryStore,
                              MemoryUnitOfWork)
-from adapters.sqlalchemy.engine import create_engine, create_session_factory
+from adapters.sqlalchemy.engine import create_engine
 from adapters.sqlalchemy.idempotency import SqlaIdempotencyStore
-from adapters.sqlalchemy.scope import TransactionScope
+from adapters.sqlalchemy.transactions import Transactions, TransactionScope
 from adapters.sqlalchemy.unit_of_work import SqlaOperatorUnitOfWork, SqlaUnitOfWork
 from domain.ids import new_id
 from domain.model import Tenant
@@ -23,7 +22,7 @@ from domain.ports import IdempotencyStore, OperatorUnitOfWork, UnitOfWork
 from domain.tenancy import TenantId
 from tests.contract.helpers import utcnow
 
-Sessions = async_sessionmaker[AsyncSession]
+Sessions = Transactions
 
 
 @dataclass(frozen=True)
@@ -49,41 +48,47 @@ class UowFactories:
         return tenant
 
 
-async def _sessions(url: str) -> AsyncIterator[Sessions]:
+async def _sessions(url: str, dialect: str) -> AsyncIterator[Sessions]:
     engine = create_engine(url, pool_size=10, max_overflow=15)
     try:
-        yield create_session_factory(engine)
+        yield Transactions(engine, TransactionScope.for_dialect(dialect))
     finally:
         await engine.dispose()
 
 
 @pytest_asyncio.fixture(scope="session")
 async def sqlite_sessions(sqlite_url: str) -> AsyncIterator[Sessions]:
-    async for sessions in _sessions(sqlite_url):
+    async for sessions in _sessions(sqlite_url, "sqlite"):
         yield sessions
 
 
 @pytest_asyncio.fixture(scope="session")
 async def pg_sessions(pg_url: str) -> AsyncIterator[Sessions]:
-    async for sessions in _sessions(pg_url):
+    async for sessions in _sessions(pg_url, "postgresql"):
         yield sessions
 
 
-_SESSIONS = {"sqlite": "sqlite_sessions", "postgresql": "pg_sessions"}
+@pytest_asyncio.fixture(scope="session")
+async def citus_sessions(citus_url: str) -> AsyncIterator[Sessions]:
+    async for sessions in _sessions(citus_url, "postgresql"):  # auto: finds Citus itself
+        yield sessions
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgresql"])
+_SESSIONS = {"sqlite": "sqlite_sessions", "postgresql": "pg_sessions",
+             "citus": "citus_sessions"}
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgresql", "citus"])
 def uow_factories(request: pytest.FixtureRequest) -> UowFactories:
     if request.param == "memory":
         store = MemoryStore()
         return UowFactories("memory", lambda tenant_id: MemoryUnitOfWork(store, tenant_id),
                             lambda: MemoryOperatorUnitOfWork(store), MemoryIdempotencyStore(store))
     sessions: Sessions = request.getfixturevalue(_SESSIONS[request.param])
-    scope = TransactionScope.for_dialect(request.param)
     return UowFactories(request.param,
-                        lambda tenant_id: SqlaUnitOfWork(sessions, scope, tenant_id),
-                        lambda: SqlaOperatorUnitOfWork(sessions, scope),
-                        SqlaIdempotencyStore(sessions, scope))
+                        lambda tenant_id: SqlaUnitOfWork(sessions, tenant_id),
+                        lambda: SqlaOperatorUnitOfWork(sessions),
+                        SqlaIdempotencyStore(sessions))
 
 
 @pytest.fixture

@@ -6,15 +6,22 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import asyncpg
+import pytest
 import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.sqlalchemy.engine import create_engine, create_session_factory
+from adapters.sqlalchemy.engine import create_engine
 from adapters.sqlalchemy.readers import SqlaCityReader
-from adapters.sqlalchemy.scope import TransactionScope
-from tests.postgres.test_row_level_security import SCOPE, make_tenant_with_cities
+from adapters.sqlalchemy.transactions import Transactions, TransactionScope
+from tests.postgres.test_row_level_security import make_tenant_with_cities
 from tests.support.databases import APP_ROLE
 
+
+
+@pytest.fixture(scope="module", params=["postgresql", "citus"])
+def pg_url(request: pytest.FixtureRequest, pg_url: str) -> str:
+    """This module runs on PostgreSQL and on the Citus cluster."""
+    return pg_url if request.param == "postgresql" else str(request.getfixturevalue("citus_url"))
 
 @pytest_asyncio.fixture
 async def engine(pg_url: str) -> AsyncIterator[AsyncEngine]:
@@ -24,10 +31,10 @@ async def engine(pg_url: str) -> AsyncIterator[AsyncEngine]:
 
 
 async def test_reads_only_the_tenants_cities_in_order(engine: AsyncEngine) -> None:
-    sessions = create_session_factory(engine)
+    sessions = Transactions(engine, TransactionScope())
     first = await make_tenant_with_cities(sessions, "b", "a", "c")
     second = await make_tenant_with_cities(sessions, "z")
-    reader = SqlaCityReader(sessions, SCOPE)
+    reader = SqlaCityReader(sessions)
     results = await asyncio.gather(*[reader.biggest(t, 10) for t in [first, second] * 20])
     for tenant, cities in zip([first, second] * 20, results):
         assert {c.tenant_id for c in cities} == {tenant}
@@ -36,9 +43,9 @@ async def test_reads_only_the_tenants_cities_in_order(engine: AsyncEngine) -> No
 
 
 async def test_cancelled_reads_leave_no_open_transaction(engine: AsyncEngine, pg_url: str) -> None:
-    sessions = create_session_factory(engine)
+    sessions = Transactions(engine, TransactionScope())
     tenant = await make_tenant_with_cities(sessions, "x", "y")
-    reader = SqlaCityReader(sessions, SCOPE)
+    reader = SqlaCityReader(sessions)
     for delay in [0.0, 0.0001, 0.0003, 0.0006, 0.001, 0.002] * 5:
         try:
             await asyncio.wait_for(reader.biggest(tenant, 10), delay)
@@ -60,11 +67,13 @@ async def test_cancelled_reads_leave_no_open_transaction(engine: AsyncEngine, pg
     assert [c.name for c in await reader.biggest(tenant, 10)] == ["x", "y"]
 
 
-async def test_a_reader_without_the_tenant_scope_fails_closed(engine: AsyncEngine) -> None:
-    sessions = create_session_factory(engine)
-    tenant = await make_tenant_with_cities(sessions, "only")
-    reader = SqlaCityReader(sessions, TransactionScope(enabled=False))  # a wiring mistake
-    assert await reader.biggest(tenant, 10) == []  # row-level security: nothing, not all
+async def test_a_transaction_without_a_tenant_sees_nothing(engine: AsyncEngine) -> None:
+    from sqlalchemy import text
+
+    sessions = Transactions(engine, TransactionScope())
+    await make_tenant_with_cities(sessions, "only")
+    async with sessions.open(None, readonly=True) as transaction:
+        assert await transaction.scalar(text("SELECT count(*) FROM cities")) == 0
 
 
 async def test_api_key_reader_finds_a_key_only_in_its_tenant(engine: AsyncEngine) -> None:
@@ -73,15 +82,15 @@ async def test_api_key_reader_finds_a_key_only_in_its_tenant(engine: AsyncEngine
     from domain.ids import new_id
     from domain.model import ApiKey
 
-    sessions = create_session_factory(engine)
+    sessions = Transactions(engine, TransactionScope())
     owner = await make_tenant_with_cities(sessions)
     other = await make_tenant_with_cities(sessions)
     key = ApiKey(id=new_id(), tenant_id=owner, secret_hash="0" * 64,
                  created_at=datetime.now(UTC))
-    async with SqlaOperatorUnitOfWork(sessions, SCOPE) as uow:
+    async with SqlaOperatorUnitOfWork(sessions) as uow:
         await uow.api_keys.add(key)
         await uow.commit()
-    reader = SqlaApiKeyReader(sessions, SCOPE)
+    reader = SqlaApiKeyReader(sessions)
     found = await reader.get(owner, key.id)
     assert found is not None and found.id == key.id and found.tenant_id == owner
     assert await reader.get(other, key.id) is None

@@ -1,14 +1,12 @@
-"""Engine and session factory: pool settings, and SQLite made safe for concurrent writers."""
+"""The engine: pool settings, PgBouncer's constraints, and SQLite made safe for concurrent
+writers. How each transaction begins on it is transactions.py's business."""
 
 from typing import Any
 from uuid import uuid4
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-
-from adapters.sqlalchemy.pg_connection import ScopedBeginConnection
-from adapters.sqlalchemy.scope import ScopedSession
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 
 def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10,
@@ -27,17 +25,14 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10,
         _make_sqlite_safe(engine, sqlite_busy_timeout_ms)
         return engine
     connect_args: dict[str, Any] = {"server_settings": {"application_name": "tenant-catalog"},
-                                    "timeout": pool_timeout,
-                                    "connection_class": ScopedBeginConnection}
+                                    "timeout": pool_timeout}
     if pgbouncer:
         connect_args |= {"statement_cache_size": 0,
                          "prepared_statement_name_func": _unique_statement_name}
         url = make_url(url).update_query_dict({"prepared_statement_cache_size": "0"})
-    engine = create_async_engine(
+    return create_async_engine(
         url, pool_size=pool_size, max_overflow=max_overflow, pool_recycle=pool_recycle,
         connect_args=connect_args, **options)
-    event.listen(engine.sync_engine.pool, "checkin", _forget_begin_suffix)
-    return engine
 
 
 def _unique_statement_name() -> str:
@@ -59,16 +54,3 @@ def _make_sqlite_safe(engine: AsyncEngine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-def _forget_begin_suffix(dbapi_connection: Any, _record: Any) -> None:
-    """A connection back in the pool carries no settings meant for its last transaction."""
-    driver = getattr(dbapi_connection, "driver_connection", None)
-    if isinstance(driver, ScopedBeginConnection):
-        driver.begin_suffix = None
-
-
-def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Sessions that keep loaded values after commit, for plain data after the transaction."""
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False,
-                              sync_session_class=ScopedSession)

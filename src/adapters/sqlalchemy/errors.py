@@ -13,6 +13,9 @@ from adapters.sqlalchemy.tables import UNIQUE_FIELDS, metadata
 from domain.errors import AlreadyExists, NotFound, Unavailable
 
 _PG_CONSTRAINT = re.compile(r'constraint "([^"]+)"')
+_SHARD_SUFFIX = re.compile(r"(.+)_\d+")  # Citus names a shard's constraint `<name>_<shard id>`
+_NAMED = {str(constraint.name) for table in metadata.tables.values()
+          for constraint in table.constraints if constraint.name}
 _SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: ([\w., ]+)")
 
 # SQLite names no constraint in its messages, only table.column lists: map those to names.
@@ -23,17 +26,27 @@ _SQLITE_COLUMNS = {
 }
 
 
+def unsharded(name: str | None) -> str | None:
+    """The schema's name for a constraint, also when Citus reports a shard's
+    (`uq_users_tenant_id_name_102087` is `uq_users_tenant_id_name`)."""
+    if name and name not in _NAMED and (match := _SHARD_SUFFIX.fullmatch(name)):
+        if match.group(1) in _NAMED:
+            return match.group(1)
+    return name
+
+
 def constraint_name(error: IntegrityError | asyncpg.PostgresError) -> str | None:
     """The violated constraint's name, from the driver's error on either dialect."""
-    if isinstance(error, asyncpg.PostgresError):
-        return getattr(error, "constraint_name", None)
+    if isinstance(error, asyncpg.PostgresError):  # Citus relays a shard's error by message only
+        match = _PG_CONSTRAINT.search(str(error))
+        return unsharded(getattr(error, "constraint_name", None) or (match and match.group(1)))
     cause = getattr(error.orig, "__cause__", None)
     name = getattr(cause, "constraint_name", None)
     if name:
-        return str(name)
+        return unsharded(str(name))
     message = str(error.orig)
     if match := _PG_CONSTRAINT.search(message):
-        return match.group(1)
+        return unsharded(match.group(1))
     if match := _SQLITE_UNIQUE.search(message):
         columns = [part.strip().split(".") for part in match.group(1).split(",")]
         return _SQLITE_COLUMNS.get((columns[0][0], tuple(column for _, column in columns)))
@@ -74,7 +87,7 @@ def translated(values: Mapping[str, object] | None = None) -> Iterator[None]:
             raise NotFound("tenant", None) from error
         raise
     except asyncpg.PostgresError as error:  # from statements run on the driver directly
-        code, name = error.sqlstate or "", getattr(error, "constraint_name", None)
+        code, name = error.sqlstate or "", constraint_name(error)
         if code == "23505" and name in UNIQUE_FIELDS:
             kind, field = UNIQUE_FIELDS[name]
             raise AlreadyExists(kind, field, (values or {}).get(field)) from error

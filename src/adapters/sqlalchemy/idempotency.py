@@ -1,44 +1,43 @@
 """Idempotency records in the `idempotency_keys` table, one short transaction per call.
 
 On PostgreSQL each transaction enters its scope's rows as a tenant's unit of work does (the
-operator's scope is the nil UUID). Purging crosses scopes by a deliberate, narrow path: it sets
-`app.purge_idempotency`, under which row-level security shows and deletes expired rows only."""
+operator's scope is the nil UUID). Purging crosses scopes by a deliberate, narrow path (the
+transaction module's `purge`): it sets `app.purge_idempotency`, under which row-level security
+shows and deletes expired rows only."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from sqlalchemy import delete, select, text, tuple_, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import delete, select, tuple_, update
 
 from adapters.sqlalchemy.errors import translated
-from adapters.sqlalchemy.repositories import _dialect_insert
-from adapters.sqlalchemy.scope import TransactionScope
+from adapters.sqlalchemy.repositories import dialect_insert
 from adapters.sqlalchemy.tables import idempotency_keys as t
+from adapters.sqlalchemy.transactions import Transaction, Transactions
 from domain.errors import Unavailable
 from domain.idempotency import Claim, InProgress, Mismatch, PurgeBatch, Started, StoredAnswer
 from domain.tenancy import TenantId
 
-_PURGE = text("SELECT set_config('app.purge_idempotency', 'on', true)")
 _ATTEMPTS = 5
 
 
 class SqlaIdempotencyStore:
     """Race-free claims by INSERT … ON CONFLICT DO NOTHING, then a read of the winner's row."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], scope: TransactionScope) -> None:
-        self._sessions, self._scope = sessions, scope
+    def __init__(self, transactions: Transactions) -> None:
+        self._transactions = transactions
 
     @asynccontextmanager
-    async def _transaction(self, scope_id: UUID | None) -> AsyncIterator[AsyncSession]:
+    async def _transaction(self, scope_id: UUID | None) -> AsyncIterator[Transaction]:
+        """One transaction in `scope_id`'s records, committed when the block ends normally;
+        None: the purge's narrow path."""
         tenant = TenantId(scope_id) if scope_id is not None else None
         with translated():
-            async with self._sessions(info=self._scope.info(tenant)) as session:
-                async with session.begin():
-                    if scope_id is None and self._scope.enabled:
-                        await session.execute(_PURGE)
-                    yield session
+            async with self._transactions.open(tenant, purge=scope_id is None) as transaction:
+                yield transaction
+                await transaction.commit()
 
     @staticmethod
     def _key(scope_id: UUID, key_hash: str) -> tuple[object, object]:
@@ -51,7 +50,7 @@ class SqlaIdempotencyStore:
         key = self._key(scope_id, key_hash)
         for _ in range(_ATTEMPTS):
             async with self._transaction(scope_id) as session:
-                insert = (_dialect_insert(session, t)
+                insert = (dialect_insert(session, t)
                           .values(tenant_id=scope_id, key_hash=key_hash, **fresh)
                           .on_conflict_do_nothing(index_elements=["tenant_id", "key_hash"])
                           .returning(t.c.key_hash))

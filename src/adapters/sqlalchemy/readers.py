@@ -1,23 +1,19 @@
 """Read models: the hottest lookups as one short read-only transaction on the driver.
 
 "The biggest cities" and an API key's lookup write nothing and need no unit of work: on
-PostgreSQL each runs as BEGIN (carrying the tenant scope) + one prepared statement + COMMIT on a
-pooled asyncpg connection, under the same row-level security as everything else. Elsewhere
-(SQLite) they run in a unit of work like any other read."""
+PostgreSQL each runs as BEGIN READ ONLY (carrying the tenant scope) + one prepared statement +
+COMMIT, under the same row-level security as everything else; on SQLite through SQLAlchemy."""
 
 from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from adapters.sqlalchemy.errors import translated
-from adapters.sqlalchemy.pg_connection import ScopedBeginConnection
 from adapters.sqlalchemy.repositories import BIGGEST_CITIES, driver_sql
-from adapters.sqlalchemy.scope import TransactionScope
 from adapters.sqlalchemy.tables import api_keys
-from adapters.sqlalchemy.unit_of_work import SqlaOperatorUnitOfWork, SqlaUnitOfWork
+from adapters.sqlalchemy.transactions import Transactions
 from domain.model import ApiKey, City
 from domain.tenancy import TenantId
 
@@ -25,53 +21,40 @@ _API_KEY = select(api_keys).where(api_keys.c.tenant_id == bindparam("scope_tenan
                                   api_keys.c.id == bindparam("key_id"))
 
 
-async def read_on_driver(engine: AsyncEngine, scope: TransactionScope, tenant_id: TenantId,
-                         statement: Any, arguments: Mapping[str, object]) -> list[Any]:
-    """Run one prebuilt read for `tenant_id` in a read-only transaction of its own; the
-    connection never goes back to the pool while a transaction is open on it."""
-    sql, names = driver_sql(statement, engine.dialect)
+async def read(transactions: Transactions, tenant_id: TenantId, statement: Any,
+               arguments: Mapping[str, object]) -> list[Mapping[str, Any]]:
+    """Run one prebuilt read for `tenant_id` in a read-only transaction of its own."""
     given = {"scope_tenant": tenant_id, **arguments}
     with translated():
-        async with engine.connect() as connection:
-            driver = (await connection.get_raw_connection()).driver_connection
-            assert isinstance(driver, ScopedBeginConnection)
-            try:
-                driver.begin_suffix = scope.begin_sql(tenant_id)
-                async with driver.transaction(readonly=True):
-                    return list(await driver.fetch(sql, *[given[name] for name in names]))
-            finally:
-                driver.begin_suffix = None
-                if driver.is_closed() or driver.is_in_transaction():
-                    await connection.invalidate()
+        async with transactions.open(tenant_id, readonly=True) as transaction:
+            driver = await transaction.driver()
+            if driver is None:
+                result = await transaction.execute(statement, given)
+                rows: list[Mapping[str, Any]] = list(result.mappings())
+            else:
+                sql, names = driver_sql(statement, transaction.dialect)
+                rows = list(await driver.fetch(sql, *[given[name] for name in names]))
+            await transaction.commit()
+            return rows
 
 
 class SqlaCityReader:
     """CityReader on the service's engine and pool."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], scope: TransactionScope) -> None:
-        self._sessions, self._scope = sessions, scope
-        self._engine: AsyncEngine = sessions.kw["bind"]
+    def __init__(self, transactions: Transactions) -> None:
+        self._transactions = transactions
 
     async def biggest(self, tenant_id: TenantId, limit: int) -> Sequence[City]:
-        if not self._scope.enabled:
-            async with SqlaUnitOfWork(self._sessions, self._scope, tenant_id) as uow:
-                return await uow.cities.biggest(limit)
-        records = await read_on_driver(self._engine, self._scope, tenant_id, BIGGEST_CITIES,
-                                       {"limit": limit})
+        records = await read(self._transactions, tenant_id, BIGGEST_CITIES, {"limit": limit})
         return [City(**record) for record in records]
 
 
 class SqlaApiKeyReader:
     """ApiKeyReader on the service's engine and pool: the lookup behind every cache miss."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], scope: TransactionScope) -> None:
-        self._sessions, self._scope = sessions, scope
-        self._engine: AsyncEngine = sessions.kw["bind"]
+    def __init__(self, transactions: Transactions) -> None:
+        self._transactions = transactions
 
     async def get(self, tenant_id: TenantId, key_id: UUID) -> ApiKey | None:
-        if not self._scope.enabled:
-            async with SqlaOperatorUnitOfWork(self._sessions, self._scope) as uow:
-                return await uow.api_keys.get(tenant_id, key_id)
-        records = await read_on_driver(self._engine, self._scope, tenant_id, _API_KEY,
-                                       {"key_id": key_id})
+        records = await read(self._transactions, tenant_id, _API_KEY, {"key_id": key_id})
         return ApiKey(**records[0]) if records else None

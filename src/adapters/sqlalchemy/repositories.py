@@ -1,4 +1,4 @@
-"""Repositories as Core statements over the unit of work's session, always tenant-scoped."""
+"""Repositories as Core statements in the unit of work's transaction, always tenant-scoped."""
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -7,13 +7,10 @@ from uuid import UUID
 
 from sqlalchemy import Select, Table, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.sqlalchemy.errors import translated
-from adapters.sqlalchemy.pg_connection import ScopedBeginConnection
-from adapters.sqlalchemy.scope import TransactionScope
 from adapters.sqlalchemy.tables import api_keys, books, cities, idempotency_keys, tenants, users
-from domain.errors import Unavailable
+from adapters.sqlalchemy.transactions import Transaction
 from domain.model import ApiKey, City, Record, Tenant, User
 from domain.tenancy import TenantId
 
@@ -60,45 +57,32 @@ def driver_sql(statement: Any, dialect: Any) -> tuple[str, tuple[str, ...]]:
     return _DRIVER_SQL[statement]
 
 
-async def _on_driver(session: AsyncSession, statement: Any,
+async def _on_driver(transaction: Transaction, statement: Any,
                      parameters: Mapping[str, object], fetch: bool) -> Any:
-    """Run a prebuilt statement straight on the unit of work's asyncpg connection, inside the
-    same transaction (and tenant scope) the session commits or rolls back, without
-    SQLAlchemy's per-execution work. Returns NotImplemented when that connection is not
-    asyncpg (SQLite), for the caller to go through SQLAlchemy instead."""
-    connection = await session.connection()
-    if connection.dialect.name != "postgresql":
+    """Run a prebuilt statement straight on the transaction's asyncpg connection, without
+    SQLAlchemy's per-execution work. Returns NotImplemented on SQLite, for the caller to go
+    through SQLAlchemy instead."""
+    driver = await transaction.driver()
+    if driver is None:
         return NotImplemented
-    adapted = (await connection.get_raw_connection()).dbapi_connection
-    driver = getattr(adapted, "driver_connection", None)
-    if not isinstance(driver, ScopedBeginConnection):
-        return NotImplemented
-    sql, names = driver_sql(statement, connection.dialect)
-    try:
-        if adapted._transaction is None:  # what SQLAlchemy's own first statement would do
-            await adapted._start_transaction()
-        arguments = [parameters[name] for name in names]
-        return await (driver.fetch(sql, *arguments) if fetch else driver.execute(sql, *arguments))
-    except Exception as error:
-        if not driver.is_closed():
-            raise
-        await connection.invalidate()  # the pool must not hand this connection out again
-        raise Unavailable("the database connection was lost") from error
+    sql, names = driver_sql(statement, transaction.dialect)
+    arguments = [parameters[name] for name in names]
+    return await (driver.fetch(sql, *arguments) if fetch else driver.execute(sql, *arguments))
 
 
 class SqlaRecordRepository(Generic[R]):
     """One tenant's records of one kind: every statement carries the unit of work's tenant."""
 
-    def __init__(self, session: AsyncSession, tenant_id: TenantId, table: Table,
+    def __init__(self, transaction: Transaction, tenant_id: TenantId, table: Table,
                  entity: type[R]) -> None:
-        self._session, self._tenant, self._table, self._entity = session, tenant_id, table, entity
+        self._tx, self._tenant, self._table, self._entity = transaction, tenant_id, table, entity
         self._statements = _STATEMENTS[table.name]
 
     async def _execute(self, statement: Any, parameters: Mapping[str, object] | None = None,
                        values: Mapping[str, object] | None = None) -> Any:
         """Run a Core statement on the session's connection (no ORM work on the way)."""
         with translated(values):
-            connection = await self._session.connection()
+            connection = await self._tx.connection()
             return await connection.execute(statement, {"scope_tenant": self._tenant,
                                                         **(parameters or {})})
 
@@ -111,7 +95,7 @@ class SqlaRecordRepository(Generic[R]):
     async def _read(self, statement: Any, parameters: Mapping[str, object]) -> list[R]:
         """A prebuilt read, straight on the driver on PostgreSQL."""
         with translated():
-            records = await _on_driver(self._session, statement,
+            records = await _on_driver(self._tx, statement,
                                        {"scope_tenant": self._tenant, **parameters}, fetch=True)
         if records is NotImplemented:
             return await self._rows(statement, parameters)
@@ -120,9 +104,9 @@ class SqlaRecordRepository(Generic[R]):
     async def add(self, record: R) -> None:
         values = {name: getattr(record, name) for name in self._statements.columns}
         with translated(values):
-            done = await _on_driver(self._session, self._statements.insert, values, fetch=False)
+            done = await _on_driver(self._tx, self._statements.insert, values, fetch=False)
             if done is NotImplemented:
-                connection = await self._session.connection()
+                connection = await self._tx.connection()
                 await connection.execute(self._statements.insert, values)
 
     async def get(self, record_id: UUID) -> R | None:
@@ -157,21 +141,22 @@ class SqlaRecordRepository(Generic[R]):
 
 
 class SqlaCityRepository(SqlaRecordRepository[City]):
-    def __init__(self, session: AsyncSession, tenant_id: TenantId) -> None:
-        super().__init__(session, tenant_id, cities, City)
+    def __init__(self, transaction: Transaction, tenant_id: TenantId) -> None:
+        super().__init__(transaction, tenant_id, cities, City)
 
     async def biggest(self, limit: int) -> Sequence[City]:
         return await self._read(BIGGEST_CITIES, {"limit": limit})
 
 
-def _dialect_insert(session: AsyncSession, table: Table) -> Any:
-    dialect = session.bind.dialect.name if session.bind is not None else "postgresql"
+def dialect_insert(transaction: Transaction, table: Table) -> Any:
+    """INSERT with ON CONFLICT for the transaction's dialect."""
+    dialect = transaction.dialect_name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 class SqlaUserRepository(SqlaRecordRepository[User]):
-    def __init__(self, session: AsyncSession, tenant_id: TenantId) -> None:
-        super().__init__(session, tenant_id, users, User)
+    def __init__(self, transaction: Transaction, tenant_id: TenantId) -> None:
+        super().__init__(transaction, tenant_id, users, User)
 
     async def get_by_name(self, name: str) -> User | None:
         rows = await self._read(_USER_BY_NAME, {"name": name})
@@ -179,7 +164,7 @@ class SqlaUserRepository(SqlaRecordRepository[User]):
 
     def _insert(self, user: User) -> Any:
         values = {column.name: getattr(user, column.name) for column in self._table.c}
-        return _dialect_insert(self._session, self._table).values(values)
+        return dialect_insert(self._tx, self._table).values(values)
 
     async def _existing(self, user: User) -> User:
         existing = await self.get_by_name(user.name)
@@ -197,6 +182,7 @@ class SqlaUserRepository(SqlaRecordRepository[User]):
         t, statement = self._table, self._insert(user)
         statement = statement.on_conflict_do_update(
             index_elements=["tenant_id", "name"],
+            # `now` is a bound value, not now(): Citus takes no volatile function here
             set_={"full_name": statement.excluded.full_name, "updated_at": now,
                   "version": t.c.version + 1},
             where=t.c.full_name.is_distinct_from(statement.excluded.full_name),
@@ -210,19 +196,19 @@ class SqlaUserRepository(SqlaRecordRepository[User]):
 class SqlaTenantRepository:
     """The tenant registry."""
 
-    def __init__(self, session: AsyncSession, scope: TransactionScope) -> None:
-        self._session, self._scope = session, scope
+    def __init__(self, transaction: Transaction) -> None:
+        self._tx = transaction
 
     async def _one(self, statement: Any) -> Tenant | None:
         with translated():
-            row = (await self._session.execute(statement)).mappings().first()
+            row = (await self._tx.execute(statement)).mappings().first()
         return Tenant(**row) if row else None
 
     async def add(self, tenant: Tenant) -> None:
         values = {"id": tenant.id, "slug": tenant.slug, "name": tenant.name,
                   "created_at": tenant.created_at}
         with translated(values):
-            await self._session.execute(insert(tenants).values(values))
+            await self._tx.execute(insert(tenants).values(values))
 
     async def get(self, tenant_id: TenantId) -> Tenant | None:
         return await self._one(select(tenants).where(tenants.c.id == tenant_id))
@@ -235,20 +221,20 @@ class SqlaTenantRepository:
         if after is not None:
             statement = statement.where(tenants.c.id > after)
         with translated():
-            result = await self._session.execute(statement)
+            result = await self._tx.execute(statement)
         return [Tenant(**row) for row in result.mappings()]
 
     async def delete(self, tenant_id: TenantId) -> bool:
         """Foreign keys cascade to the tenant's records and keys; its idempotency records have
         no foreign key (the operator's scope is no tenant), so they go explicitly, from inside
         the tenant's rows."""
-        await self._scope.switch(self._session, tenant_id)
+        await self._tx.enter(tenant_id)
         with translated():
-            result = await self._session.execute(
+            result = await self._tx.execute(
                 delete(tenants).where(tenants.c.id == tenant_id).returning(tenants.c.id))
             if result.first() is None:
                 return False
-            await self._session.execute(
+            await self._tx.execute(
                 delete(idempotency_keys).where(idempotency_keys.c.tenant_id == tenant_id))
         return True
 
@@ -256,30 +242,30 @@ class SqlaTenantRepository:
 class SqlaApiKeyRepository:
     """API keys, by (tenant, key id); each call first enters that tenant's rows."""
 
-    def __init__(self, session: AsyncSession, scope: TransactionScope) -> None:
-        self._session, self._scope = session, scope
+    def __init__(self, transaction: Transaction) -> None:
+        self._tx = transaction
 
     async def add(self, key: ApiKey) -> None:
-        await self._scope.switch(self._session, key.tenant_id)
+        await self._tx.enter(key.tenant_id)
         values = {"tenant_id": key.tenant_id, "id": key.id, "secret_hash": key.secret_hash,
                   "created_at": key.created_at, "revoked_at": key.revoked_at}
         with translated(values):
-            await self._session.execute(insert(api_keys).values(values))
+            await self._tx.execute(insert(api_keys).values(values))
 
     async def get(self, tenant_id: TenantId, key_id: UUID) -> ApiKey | None:
-        await self._scope.switch(self._session, tenant_id)
+        await self._tx.enter(tenant_id)
         statement = select(api_keys).where(api_keys.c.tenant_id == tenant_id,
                                            api_keys.c.id == key_id)
         with translated():
-            row = (await self._session.execute(statement)).mappings().first()
+            row = (await self._tx.execute(statement)).mappings().first()
         return ApiKey(**row) if row else None
 
     async def revoke(self, tenant_id: TenantId, key_id: UUID, *, now: datetime) -> bool:
-        await self._scope.switch(self._session, tenant_id)
+        await self._tx.enter(tenant_id)
         statement = (update(api_keys)
                      .where(api_keys.c.tenant_id == tenant_id, api_keys.c.id == key_id,
                             api_keys.c.revoked_at.is_(None))
                      .values(revoked_at=now).returning(api_keys.c.id))
         with translated():
-            result = await self._session.execute(statement)
+            result = await self._tx.execute(statement)
         return result.first() is not None

@@ -1,17 +1,13 @@
-"""Units of work: one AsyncSession and one transaction each; leaving without commit rolls back."""
+"""Units of work: one Transaction each (see transactions.py); leaving without commit rolls back."""
 
 from types import TracebackType
 from typing import Self
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-from adapters.sqlalchemy.errors import translated
 from adapters.sqlalchemy.repositories import (SqlaApiKeyRepository, SqlaCityRepository,
                                               SqlaRecordRepository, SqlaTenantRepository,
                                               SqlaUserRepository)
-from adapters.sqlalchemy.scope import TransactionScope
 from adapters.sqlalchemy.tables import books
-from domain.errors import Unavailable
+from adapters.sqlalchemy.transactions import Transaction, Transactions
 from domain.model import Book
 from domain.tenancy import TenantId
 
@@ -19,56 +15,52 @@ from domain.tenancy import TenantId
 class _SqlaUnitOfWork:
     tenant_id: TenantId | None = None
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession],
-                 scope: TransactionScope) -> None:
-        self._sessions, self._scope = sessions, scope
-        self._session: AsyncSession | None = None
+    def __init__(self, transactions: Transactions) -> None:
+        self._transactions = transactions
+        self._transaction: Transaction | None = None
 
-    def _open(self, session: AsyncSession) -> None:
+    @property
+    def transaction(self) -> Transaction:
+        """The unit of work's transaction (for SQL of its own, e.g. in tests)."""
+        assert self._transaction is not None, "outside `async with`"
+        return self._transaction
+
+    def _open(self, transaction: Transaction) -> None:
         raise NotImplementedError
 
     async def __aenter__(self) -> Self:
-        self._session = self._sessions(info=self._scope.info(self.tenant_id))
-        self._open(self._session)
+        self._transaction = self._transactions.open(self.tenant_id)
+        self._open(self._transaction)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
-        session, self._session = self._session, None
-        if session is None:
-            return
-        try:
-            with translated():
-                await session.close()  # rolls back whatever was not committed
-        except Unavailable:
-            if exc is None:
-                raise
-            # the connection died with the work: the work's own error tells the caller
+        transaction, self._transaction = self._transaction, None
+        if transaction is not None:
+            await transaction.__aexit__(exc_type, exc, tb)
 
     async def commit(self) -> None:
-        assert self._session is not None, "commit() outside `async with`"
-        with translated():
-            await self._session.commit()
+        await self.transaction.commit()
 
 
 class SqlaUnitOfWork(_SqlaUnitOfWork):
     """A tenant's unit of work: every repository it opens is scoped to `tenant_id`."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], scope: TransactionScope,
-                 tenant_id: TenantId) -> None:
-        super().__init__(sessions, scope)
+    def __init__(self, transactions: Transactions, tenant_id: TenantId) -> None:
+        super().__init__(transactions)
         self.tenant_id = tenant_id
 
-    def _open(self, session: AsyncSession) -> None:
-        self.books = SqlaRecordRepository(session, self.tenant_id, books, Book)
-        self.cities = SqlaCityRepository(session, self.tenant_id)
-        self.users = SqlaUserRepository(session, self.tenant_id)
+    def _open(self, transaction: Transaction) -> None:
+        assert self.tenant_id is not None
+        self.books = SqlaRecordRepository(transaction, self.tenant_id, books, Book)
+        self.cities = SqlaCityRepository(transaction, self.tenant_id)
+        self.users = SqlaUserRepository(transaction, self.tenant_id)
 
 
 class SqlaOperatorUnitOfWork(_SqlaUnitOfWork):
     """The operator's unit of work over tenants and API keys: it starts with no tenant, and
     only enters one tenant's rows to handle that tenant's keys, or to delete the tenant."""
 
-    def _open(self, session: AsyncSession) -> None:
-        self.tenants = SqlaTenantRepository(session, self._scope)
-        self.api_keys = SqlaApiKeyRepository(session, self._scope)
+    def _open(self, transaction: Transaction) -> None:
+        self.tenants = SqlaTenantRepository(transaction)
+        self.api_keys = SqlaApiKeyRepository(transaction)
