@@ -240,6 +240,8 @@ def container(image: str, *args: str, name: str, options: tuple[str, ...] = ()) 
         podman("rm", "--force", "--time", "5", name, check=False, timeout=60)
 
 
-def logs(name: str, lines: int = 60) -> str:
-    result = podman("logs", "--tail", str(lines), name, check=False)
+def logs(name: str, lines: int | None = 60) -> str:
+    """The container's output: its last `lines` lines, or all of it."""
+    tail = ("--tail", str(lines)) if lines is not None else ()
+    result = podman("logs", *tail, name, check=False)
     return result.stdout + result.stderr
