@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import threading
 import time
 import uuid
@@ -19,6 +20,7 @@ import pytest
 
 from adapters.sqlalchemy import migrate
 from tests.conftest import new_pg_database, owner_url_of
+from tests.deploy.test_deploy_files import hadolint
 from tests.ops.harness import free_port, plain_url, row_locked, wait_until, waiting_on_locks
 from tests.support import podman
 from tests.support.postgres import blocking
@@ -240,3 +242,12 @@ async def test_podman_stop_drains_finishes_requests_in_flight_and_exits_0(
         f"SIGTERM (drain {DRAIN_SECONDS} s), {IN_FLIGHT} requests in flight held until "
         f"{released - signalled:.2f} s then all 200, exit 0 at {stopped['seconds'] - signalled:.2f} s "
         f"(shutdown timeout {SHUTDOWN_TIMEOUT} s)")
+
+
+@pytest.mark.parametrize("recipe", sorted(p.parent.name for p in
+                                          podman.RECIPES.glob("*/Containerfile")))
+def test_the_base_and_stand_in_recipes_are_clean_under_hadolint(recipe: str) -> None:
+    result = subprocess.run([hadolint(), "--no-color",
+                             str(podman.RECIPES / recipe / "Containerfile")],
+                            check=False, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
