@@ -32,8 +32,10 @@ RUN python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))
 COPY README.md ./
 COPY src ./src
 COPY migrations ./migrations
+# The service needs neither pip nor setuptools at run time: they stay out of the image.
 RUN pip install --no-cache-dir -c constraints.txt . \
- && catalog --help > /dev/null
+ && catalog --help > /dev/null \
+ && python -m pip uninstall --yes --quiet pip setuptools
 
 # --- runtime: the venv only, run by an unprivileged user --------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
