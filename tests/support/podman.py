@@ -33,7 +33,6 @@ RECIPES = IMAGE_TESTS / "recipes"
 CONTAINERS_CONF = IMAGE_TESTS / "containers.conf"
 HOST_CA_DIR = Path("/usr/local/share/ca-certificates")
 SUITE = "bookworm"
-DEFAULT_MIRROR = "http://deb.debian.org/debian"
 REPOSITORY = "localhost/catalog-test"   # every image the tests build is named under it
 APP_IMAGE = "localhost/tenant-catalog:test"
 BUILD_TIMEOUT = 900
@@ -105,7 +104,8 @@ def debian_mirror(sources: Path = Path("/etc/apt")) -> str:
     for uri, suites in candidates:
         if SUITE in suites and uri.startswith(("http://", "https://", "file:/")):
             return uri.rstrip("/")
-    return DEFAULT_MIRROR
+    raise RuntimeError(f"podman leg: no Debian {SUITE} archive in {sources}'s apt sources"
+                       " to debootstrap the base image from")
 
 
 def digest(*parts: bytes | str | Path) -> str:
