@@ -120,7 +120,7 @@ def sync() -> None:
 def create_tenant(slug: str, name: Annotated[str | None, typer.Option()] = None) -> None:
     """Create a tenant and print it with its first API key (shown only now)."""
     tenant, key = _with_container(lambda c: c.create_tenant()(slug, name))
-    _echo({"tenant": rendering.tenant(tenant), "api_key": rendering.api_key(key)})
+    _echo({"tenant": rendering.tenant(tenant), "api_key": rendering.issued_key(key)})
 
 
 @tenants.command("list")

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from adapters.sqlalchemy.errors import translated
 from adapters.sqlalchemy.pg_connection import ScopedBeginConnection
-from adapters.sqlalchemy.repositories import BIGGEST_CITIES, driver_sql
+from adapters.sqlalchemy.repositories import BIGGEST_CITIES, api_key_of, driver_sql
 from adapters.sqlalchemy.scope import TransactionScope
 from adapters.sqlalchemy.tables import api_keys
 from adapters.sqlalchemy.unit_of_work import SqlaOperatorUnitOfWork, SqlaUnitOfWork
@@ -74,4 +74,4 @@ class SqlaApiKeyReader:
                 return await uow.api_keys.get(tenant_id, key_id)
         records = await read_on_driver(self._engine, self._scope, tenant_id, _API_KEY,
                                        {"key_id": key_id})
-        return ApiKey(**records[0]) if records else None
+        return api_key_of(records[0]) if records else None

@@ -7,8 +7,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.sqlalchemy.errors import translated
 from adapters.sqlalchemy.repositories import (SqlaApiKeyRepository, SqlaCityRepository,
-                                              SqlaRecordRepository, SqlaTenantRepository,
-                                              SqlaUserRepository)
+                                              SqlaKeyEventLog, SqlaRecordRepository,
+                                              SqlaTenantRepository, SqlaUserRepository)
 from adapters.sqlalchemy.scope import TransactionScope
 from adapters.sqlalchemy.tables import books
 from domain.errors import Unavailable
@@ -72,3 +72,4 @@ class SqlaOperatorUnitOfWork(_SqlaUnitOfWork):
     def _open(self, session: AsyncSession) -> None:
         self.tenants = SqlaTenantRepository(session, self._scope)
         self.api_keys = SqlaApiKeyRepository(session, self._scope)
+        self.key_events = SqlaKeyEventLog(session)
