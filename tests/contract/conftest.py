@@ -11,15 +11,16 @@ import pytest
 import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from adapters.memory import (MemoryIdempotencyStore, MemoryOperatorUnitOfWork, MemoryStore,
-                             MemoryUnitOfWork)
+from adapters.memory import (MemoryIdempotencyStore, MemoryKeyEventFeed, MemoryOperatorUnitOfWork,
+                             MemoryStore, MemoryUnitOfWork)
 from adapters.sqlalchemy.engine import create_engine, create_session_factory
 from adapters.sqlalchemy.idempotency import SqlaIdempotencyStore
+from adapters.sqlalchemy.key_events import SqlaKeyEventFeed
 from adapters.sqlalchemy.scope import TransactionScope
 from adapters.sqlalchemy.unit_of_work import SqlaOperatorUnitOfWork, SqlaUnitOfWork
 from domain.ids import new_id
 from domain.model import Tenant
-from domain.ports import IdempotencyStore, OperatorUnitOfWork, UnitOfWork
+from domain.ports import IdempotencyStore, KeyEventFeed, OperatorUnitOfWork, UnitOfWork
 from domain.tenancy import TenantId
 from tests.contract.helpers import utcnow
 
@@ -35,6 +36,7 @@ class UowFactories:
     tenant: Callable[[TenantId], UnitOfWork]
     operator: Callable[[], OperatorUnitOfWork]
     idempotency: IdempotencyStore
+    key_event_feed: Callable[[], KeyEventFeed]
 
     @property
     def is_sql(self) -> bool:
@@ -77,13 +79,15 @@ def uow_factories(request: pytest.FixtureRequest) -> UowFactories:
     if request.param == "memory":
         store = MemoryStore()
         return UowFactories("memory", lambda tenant_id: MemoryUnitOfWork(store, tenant_id),
-                            lambda: MemoryOperatorUnitOfWork(store), MemoryIdempotencyStore(store))
+                            lambda: MemoryOperatorUnitOfWork(store), MemoryIdempotencyStore(store),
+                            lambda: MemoryKeyEventFeed(store))
     sessions: Sessions = request.getfixturevalue(_SESSIONS[request.param])
     scope = TransactionScope.for_dialect(request.param)
     return UowFactories(request.param,
                         lambda tenant_id: SqlaUnitOfWork(sessions, scope, tenant_id),
                         lambda: SqlaOperatorUnitOfWork(sessions, scope),
-                        SqlaIdempotencyStore(sessions, scope))
+                        SqlaIdempotencyStore(sessions, scope),
+                        lambda: SqlaKeyEventFeed(sessions, scope))
 
 
 @pytest.fixture
