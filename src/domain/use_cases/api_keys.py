@@ -101,11 +101,13 @@ class RevokeApiKey(_KeyUseCase):
     async def __call__(self, tenant_id: TenantId, key_id: UUID) -> None:
         event = key_changed(tenant_id, key_id)
         async with self._uow() as uow:
+            # The event goes first in every transaction that publishes one: on Citus a
+            # reference table (the log) may not be written after a distributed table was.
+            await uow.key_events.publish(event)
             if not await uow.api_keys.revoke(tenant_id, key_id, now=self._clock.now()):
                 if await uow.api_keys.get(tenant_id, key_id) is None:
                     raise NotFound("api key", key_id)
-                return
-            await uow.key_events.publish(event)
+                return  # already revoked: nothing to commit
             await uow.commit()
         apply(self._cache, event)
 
@@ -120,6 +122,7 @@ class RollApiKey(_KeyUseCase):
         now = self._clock.now()
         event = key_changed(tenant_id, key_id)
         async with self._uow() as uow:
+            await uow.key_events.publish(event)  # first: see RevokeApiKey
             old = await uow.api_keys.get(tenant_id, key_id)
             if old is None:
                 raise NotFound("api key", key_id)
@@ -128,7 +131,6 @@ class RollApiKey(_KeyUseCase):
             rolled = old.expiring_by(now + timedelta(seconds=expires_in))
             if rolled.expires_at != old.expires_at:
                 await uow.api_keys.expire(tenant_id, key_id, at=rolled.expires_at)  # type: ignore[arg-type]
-                await uow.key_events.publish(event)
             issued = await issue_key(uow, self._hasher, now, tenant_id,
                                      KeyOptions(name=old.name, scopes=old.scopes))
             await uow.commit()

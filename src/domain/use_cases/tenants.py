@@ -58,8 +58,8 @@ class DeleteTenant(_OperatorUseCase):
     async def __call__(self, tenant_id: TenantId) -> None:
         event = tenant_changed(tenant_id)
         async with self._uow() as uow:
+            await uow.key_events.publish(event)  # first: see RevokeApiKey
             if not await uow.tenants.delete(tenant_id):
                 raise NotFound("tenant", tenant_id)
-            await uow.key_events.publish(event)
             await uow.commit()
         apply(self._cache, event)
