@@ -19,6 +19,7 @@ from adapters.sqlalchemy.unit_of_work import SqlaOperatorUnitOfWork, SqlaUnitOfW
 from domain.model import Book, City, User
 from domain.use_cases import api_keys as key_cases
 from domain.use_cases import cities as city_cases
+from domain.use_cases import key_events
 from domain.use_cases import idempotency as idempotency_cases
 from domain.use_cases import records
 from domain.use_cases import tenants as tenant_cases
@@ -105,7 +106,7 @@ class Container(containers.DeclarativeContainer):
     revoke_api_key = providers.Singleton(key_cases.RevokeApiKey, *_operator)
     roll_api_key = providers.Singleton(key_cases.RollApiKey, *_operator)
     key_event_feed = providers.Singleton(SqlaKeyEventFeed, session_factory, scope)
-    follow_key_events = providers.Singleton(key_cases.FollowKeyEvents, key_event_feed,
+    follow_key_events = providers.Singleton(key_events.FollowKeyEvents, key_event_feed,
                                             credential_cache, clock)
 
     idempotency_store = providers.Singleton(SqlaIdempotencyStore, session_factory, scope)

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from domain.ids import new_id
 from domain.model import ApiKey, Tenant
-from domain.use_cases.api_keys import key_changed, tenant_changed
+from domain.use_cases.key_events import key_changed, tenant_changed
 from tests.contract.conftest import UowFactories
 from tests.contract.helpers import assert_utc, utcnow
 

@@ -11,7 +11,8 @@ from domain.model import IssuedKey, Principal, Tenant
 from domain.tenancy import TenantId
 from domain.tokens import format_token, parse_token
 from adapters.memory import MemoryKeyEventFeed
-from domain.use_cases.api_keys import Authenticate, FollowKeyEvents, IssueApiKey, RevokeApiKey
+from domain.use_cases.api_keys import Authenticate, IssueApiKey, RevokeApiKey
+from domain.use_cases.key_events import FollowKeyEvents
 from domain.use_cases.tenants import CreateTenant, DeleteTenant, GetTenant, ListTenants
 
 

@@ -1,38 +1,18 @@
-"""API keys: issue, list, read, revoke and roll them; resolve a presented key to its Principal;
-and spread what makes cached keys stale to every instance."""
+"""API keys: issue, list, read, revoke and roll them; resolve a presented key to its Principal."""
 
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from uuid import UUID
 
 from domain.errors import Conflict, InvalidCredentials, NotFound
 from domain.ids import new_id
-from domain.model import ApiKey, IssuedKey, KeyEvent, KeyOptions, Principal
-from domain.model.api_key import (DEFAULT_ROLL_OVERLAP_SECONDS, KEY_CHANGED, TENANT_CHANGED,
-                                  USE_RECORDED_EVERY)
+from domain.model import ApiKey, IssuedKey, KeyOptions, Principal
+from domain.model.api_key import DEFAULT_ROLL_OVERLAP_SECONDS, USE_RECORDED_EVERY
 from domain.pagination import Page
-from domain.ports import (ApiKeyReader, Clock, CredentialCache, KeyEventFeed, KeyHasher,
-                          KeyUsageRecorder, OperatorUnitOfWork, OperatorUnitOfWorkFactory)
+from domain.ports import (ApiKeyReader, Clock, CredentialCache, KeyHasher, KeyUsageRecorder,
+                          OperatorUnitOfWork, OperatorUnitOfWorkFactory)
 from domain.tenancy import TenantId
 from domain.tokens import format_token, parse_token
-
-
-def key_changed(tenant_id: TenantId, key_id: UUID) -> KeyEvent:
-    return KeyEvent(new_id(), KEY_CHANGED, tenant_id, key_id)
-
-
-def tenant_changed(tenant_id: TenantId) -> KeyEvent:
-    """The event that drops every cached key of a tenant, on every instance: publish it in the
-    unit of work that changes (or deletes) the tenant, then `apply` it once committed."""
-    return KeyEvent(new_id(), TENANT_CHANGED, tenant_id)
-
-
-def apply(cache: CredentialCache, event: KeyEvent) -> None:
-    """Drop what `event` makes stale from this instance's cache."""
-    if event.kind == KEY_CHANGED and event.key_id is not None:
-        cache.forget(event.key_id)
-    else:
-        cache.forget_tenant(event.tenant_id)
+from domain.use_cases.key_events import apply, key_changed
 
 
 async def issue_key(uow: OperatorUnitOfWork, hasher: KeyHasher, now: datetime,
@@ -196,25 +176,3 @@ class Authenticate(_KeyUseCase):
             self._noted.clear()
         self._noted[principal.key_id] = now
         self._usage.record(principal.tenant_id, principal.key_id, now)
-
-
-class FollowKeyEvents:
-    """One round of the key event feed: apply every new event to this instance's cache, then
-    mark the cache fresh as of the moment the round began. Every so often, prune old events."""
-
-    PRUNE_EVERY, KEEP = 1_000, timedelta(hours=1)
-
-    def __init__(self, feed: KeyEventFeed, cache: CredentialCache, clock: Clock) -> None:
-        self._feed, self._cache, self._clock = feed, cache, clock
-        self._rounds = 0
-
-    async def __call__(self) -> Sequence[KeyEvent]:
-        stamp = self._cache.stamp()
-        events = await self._feed.poll()
-        for event in events:
-            apply(self._cache, event)
-        self._cache.mark_fresh(stamp)
-        self._rounds += 1
-        if self._rounds % self.PRUNE_EVERY == 0:
-            await self._feed.prune(self._clock.now() - self.KEEP)
-        return events

@@ -7,7 +7,8 @@ from domain.model import IssuedKey, KeyOptions, Tenant
 from domain.pagination import Page
 from domain.ports import Clock, CredentialCache, KeyHasher, OperatorUnitOfWorkFactory
 from domain.tenancy import TenantId
-from domain.use_cases.api_keys import apply, issue_key, tenant_changed
+from domain.use_cases.api_keys import issue_key
+from domain.use_cases.key_events import apply, tenant_changed
 
 
 class _OperatorUseCase:
