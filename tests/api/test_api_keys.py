@@ -91,6 +91,7 @@ async def test_a_read_key_may_only_read(api: Api, tenant: Tenant) -> None:
     ({"expires_at": "2999-01-01T00:00:00Z"}, "expires_at"),
     ({"expires_at": "2027-01-01T00:00:00"}, "expires_at"),
     ({"expires_at": "tomorrow"}, "expires_at"), ({"expires_at": 1}, "expires_at"),
+    ({"expires_at": 1_900_000_000}, "expires_at"),
     ({"colour": "red"}, "colour"),
 ])
 async def test_bad_key_options_are_422_and_issue_nothing(api: Api, tenant: Tenant,

@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from domain.model.rules import INT64_MAX, text_problem
 from domain.tenancy import SLUG_PATTERN
@@ -132,6 +132,14 @@ class TenantPage(Out):
     next_cursor: str | None
 
 
+def _text_only(value: object) -> object:
+    if not isinstance(value, str):
+        raise ValueError("must be an RFC 3339 date-time string")
+    return value
+
+
+# JSON has no date-time type: RFC 3339 strings (only strings) are parsed here
+DateTimeText = Annotated[datetime, BeforeValidator(_text_only), Field(strict=False)]
 KeyName = Annotated[str, StringConstraints(max_length=100), AfterValidator(_storable)]
 Scope = Literal["read", "write"]
 
@@ -143,8 +151,7 @@ class ApiKeyIn(Body):
     name: KeyName = ""
     scopes: list[Scope] = Field(default=["read", "write"], min_length=1, max_length=2,
                                 description='["read"] or ["read", "write"]')
-    # strict JSON has no date-time type: RFC 3339 strings are parsed here
-    expires_at: Annotated[datetime, Field(strict=False)] | None = None
+    expires_at: DateTimeText | None = None
 
 
 class ApiKeyRoll(Body):
