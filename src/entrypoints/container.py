@@ -19,8 +19,8 @@ from adapters.sqlalchemy.unit_of_work import SqlaOperatorUnitOfWork, SqlaUnitOfW
 from domain.model import Book, City, User
 from domain.use_cases import api_keys as key_cases
 from domain.use_cases import cities as city_cases
-from domain.use_cases import key_events
 from domain.use_cases import idempotency as idempotency_cases
+from domain.use_cases import key_events
 from domain.use_cases import records
 from domain.use_cases import tenants as tenant_cases
 from domain.use_cases import users as user_cases
