@@ -106,6 +106,22 @@ async def test_deleting_a_tenant_reaches_the_other_instance_within_2_s(pair: Pai
         assert await first_401(bounced, doomed.key) < BOUND
 
 
+async def test_rolling_to_zero_reaches_the_other_instance_within_2_s(pair: Pair) -> None:
+    async with httpx.AsyncClient(base_url=pair.bounced.base, timeout=10) as bounced, \
+            httpx.AsyncClient(base_url=pair.direct.base, timeout=10) as direct:
+        made = await bounced.post("/v1/api-keys", headers=pair.tenant.auth, json={})
+        key, key_id = made.json()["key"], made.json()["id"]
+        for client in (direct, bounced):
+            assert (await client.get("/v1/me", headers={"Authorization": f"Bearer {key}"})
+                    ).status_code == 200
+        rolled = await bounced.post(f"/v1/api-keys/{key_id}/roll", headers=pair.tenant.auth,
+                                    json={"expires_in": 0})
+        assert rolled.status_code == 201
+        assert await first_401(direct, key) < BOUND
+        assert (await direct.get("/v1/me", headers={
+            "Authorization": f"Bearer {rolled.json()['key']}"})).status_code == 200
+
+
 async def last_used_writes(connection: asyncpg.Connection) -> int:
     return int(await connection.fetchval("SELECT count(*) FROM last_used_writes"))
 
