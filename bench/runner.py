@@ -145,8 +145,8 @@ def _answers(url: str) -> str | None:
         return repr(error)
 
 
-def start_server(kind: str, workers: int, dsns: dict[str, str], work: Path, log_level: str
-                 ) -> Server:
+def start_server(kind: str, workers: int, dsns: dict[str, str], work: Path, log_level: str,
+                 key_cache_ttl: float | None = None) -> Server:
     """The service (as the app role, under RLS) or the baseline (as the owner), on a free port."""
     port = free_port()
     log_path = work / f"{kind}-w{workers}-{port}.log"
@@ -154,6 +154,8 @@ def start_server(kind: str, workers: int, dsns: dict[str, str], work: Path, log_
     if kind == "service":
         env |= {"CATALOG_DATABASE_URL": dsns["app"], "CATALOG_LOG_LEVEL": log_level,
                 "CATALOG_APP_ROLE": APP_ROLE}
+        if key_cache_ttl is not None:
+            env["CATALOG_KEY_CACHE_TTL"] = str(key_cache_ttl)
         command = [str(Path(sys.executable).with_name("catalog")), "serve", "--host", "127.0.0.1",
                    "--port", str(port), "--workers", str(workers)]
         ready = "/readyz"  # /healthz while the service has no /readyz yet
@@ -446,7 +448,8 @@ def run_group(ctx: Context, workers: int, dsns: dict[str, str], database: str, p
     servers: list[Server] = []
     try:
         for kind in ("service", "baseline"):
-            servers.append(start_server(kind, workers, dsns, work, ctx.args.log_level))
+            servers.append(start_server(kind, workers, dsns, work, ctx.args.log_level,
+                                        ctx.args.key_cache_ttl))
         log(f"{profile} profile, {workers} worker(s): service :{servers[0].port}, "
             f"baseline :{servers[1].port}; warming up")
         same_answers(ctx, servers)
@@ -648,6 +651,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--log-level", default="warning",
                         help="uvicorn log level of both servers (CATALOG_LOG_LEVEL) (warning)")
     parser.add_argument("--no-keyset", action="store_true", help="skip the keyset page probe")
+    parser.add_argument("--key-cache-ttl", type=float, default=None, metavar="SECONDS",
+                        help="seconds the service caches a resolved API key "
+                        "(CATALOG_KEY_CACHE_TTL; default: the service's own)")
     args = parser.parse_args(argv)
     if args.quick:
         args.duration, args.warmup, args.rounds = min(args.duration, 3.0), 1.0, 1
@@ -677,6 +683,7 @@ def main(argv: list[str] | None = None) -> int:
         "duration_s": args.duration, "warmup_s": args.warmup, "rounds": args.rounds,
         "workers": args.worker_counts, "mixes": args.mix_names, "connections": args.connections,
         "log_level": args.log_level, "quick": args.quick, "machine": machine(),
+        "key_cache_ttl": args.key_cache_ttl,
         "commit": commit_id(), "code_digest": code_digest,
     }
     probes: dict[str, Any] = {}

@@ -55,3 +55,11 @@ class InvalidCredentials(DomainError):
 
 class Unavailable(DomainError):
     """The store cannot answer now (down, overloaded); the caller may retry later."""
+
+
+class InsufficientScope(DomainError):
+    """The caller's key is valid but may not do this (a read-only key asked to write)."""
+
+
+class Conflict(DomainError):
+    """The request cannot apply to the record in its current state."""

@@ -18,3 +18,9 @@ def new_id() -> UUID:
     millis, counter = stamp >> 12, stamp & 0xFFF
     value = (millis << 80) | (0x7 << 76) | (counter << 64) | (0b10 << 62) | secrets.randbits(62)
     return UUID(int=value)
+
+
+def id_floor(at_ms: int) -> UUID:
+    """The smallest UUIDv7 of the millisecond `at_ms` (since the epoch): every id made from
+    then on is greater."""
+    return UUID(int=(max(at_ms, 0) << 80) | (0x7 << 76) | (0b10 << 62))

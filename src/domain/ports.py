@@ -7,7 +7,7 @@ from typing import Protocol, Self, TypeVar
 from uuid import UUID
 
 from domain.idempotency import Claim, PurgeBatch, SavedResponse
-from domain.model import ApiKey, Book, City, Record, Tenant, User
+from domain.model import ApiKey, Book, City, KeyEvent, Principal, Record, Tenant, User
 from domain.tenancy import TenantId
 
 R = TypeVar("R", bound=Record)
@@ -131,8 +131,20 @@ class ApiKeyRepository(Protocol):
 
     async def get(self, tenant_id: TenantId, key_id: UUID) -> ApiKey | None: ...
 
+    async def list(self, tenant_id: TenantId, *, after: UUID | None,
+                   limit: int) -> Sequence[ApiKey]:
+        """Up to `limit` of the tenant's keys (revoked ones too) with id greater than `after`,
+        in creation (id) order."""
+
     async def revoke(self, tenant_id: TenantId, key_id: UUID, *, now: datetime) -> bool:
         """Mark the tenant's key revoked; False when it has no such live key."""
+
+    async def expire(self, tenant_id: TenantId, key_id: UUID, *, at: datetime) -> None:
+        """Set the key's expiry to `at`."""
+
+    async def touch(self, tenant_id: TenantId, key_id: UUID, *, at: datetime,
+                    unless_since: datetime) -> None:
+        """Set last_used_at to `at` unless it is already at or after `unless_since`."""
 
 
 class ApiKeyReader(Protocol):
@@ -141,11 +153,37 @@ class ApiKeyReader(Protocol):
     async def get(self, tenant_id: TenantId, key_id: UUID) -> ApiKey | None: ...
 
 
+class KeyEventLog(Protocol):
+    """The append-only log of key events, written in the operator's unit of work, so that an
+    event exists exactly when the change that caused it was committed."""
+
+    async def publish(self, event: KeyEvent) -> None: ...
+
+
+class KeyEventFeed(Protocol):
+    """Every instance's view of the key event log, read outside any unit of work."""
+
+    async def poll(self) -> Sequence[KeyEvent]:
+        """The events committed since the previous poll (on the first poll: recent ones);
+        each event is returned once."""
+
+    async def prune(self, older_than: datetime) -> int:
+        """Delete events older than `older_than`; how many went."""
+
+
+class KeyUsageRecorder(Protocol):
+    """Writes a key's last_used_at outside the request's own transaction."""
+
+    def record(self, tenant_id: TenantId, key_id: UUID, at: datetime) -> None:
+        """Schedule the write and return at once; a failed write is logged, never raised."""
+
+
 class OperatorUnitOfWork(Protocol):
     """One atomic transaction over the tenant registry and its keys."""
 
     tenants: TenantRepository
     api_keys: ApiKeyRepository
+    key_events: KeyEventLog
 
     async def __aenter__(self) -> Self: ...
 
@@ -162,15 +200,27 @@ class OperatorUnitOfWorkFactory(Protocol):
 
 
 class CredentialCache(Protocol):
-    """A short-lived map from presented key to tenant, cleared for a key on revocation."""
+    """A map from presented key to its Principal, kept until its lifetime ends or a key event
+    drops it. `epoch()` changes with every drop: `put` with an older epoch stores nothing, so
+    a lookup that raced a revocation can never cache what it read before it."""
 
-    def get(self, token: str) -> TenantId | None: ...
+    def get(self, token: str) -> Principal | None: ...
 
-    def put(self, token: str, key_id: UUID, tenant_id: TenantId) -> None: ...
+    def epoch(self) -> int: ...
+
+    def put(self, token: str, principal: Principal, epoch: int) -> None: ...
 
     def forget(self, key_id: UUID) -> None: ...
 
+    def forget_tenant(self, tenant_id: TenantId) -> None: ...
+
     def clear(self) -> None: ...
+
+    def stamp(self) -> float:
+        """An opaque moment on the cache's own clock."""
+
+    def mark_fresh(self, stamp: float) -> None:
+        """Every key event committed before `stamp` has been applied."""
 
 
 class IdempotencyStore(Protocol):

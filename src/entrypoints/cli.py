@@ -7,7 +7,9 @@ import shutil
 import signal
 import tempfile
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
+from uuid import UUID
 
 import typer
 
@@ -22,7 +24,9 @@ app = typer.Typer(help="tenant-catalog: a multi-tenant catalog service.", no_arg
 db = typer.Typer(help="Database schema migrations (Alembic).", no_args_is_help=True)
 tenants = typer.Typer(help="Create, list and delete tenants.", no_args_is_help=True)
 app.add_typer(db, name="db")
+keys = typer.Typer(help="List, create, revoke and roll a tenant's API keys.", no_args_is_help=True)
 app.add_typer(tenants, name="tenants")
+app.add_typer(keys, name="keys")
 
 T = TypeVar("T")
 
@@ -120,7 +124,7 @@ def sync() -> None:
 def create_tenant(slug: str, name: Annotated[str | None, typer.Option()] = None) -> None:
     """Create a tenant and print it with its first API key (shown only now)."""
     tenant, key = _with_container(lambda c: c.create_tenant()(slug, name))
-    _echo({"tenant": rendering.tenant(tenant), "api_key": rendering.api_key(key)})
+    _echo({"tenant": rendering.tenant(tenant), "api_key": rendering.issued_key(key)})
 
 
 @tenants.command("list")
@@ -150,6 +154,75 @@ def delete_tenant(slug: str) -> None:
 
     _with_container(delete)
     typer.echo(f"deleted {slug}")
+
+
+TenantSlug = Annotated[str, typer.Option("--tenant", help="the tenant's slug")]
+
+
+def _for_tenant(slug: str, work: Callable[[Container, Any], Awaitable[T]]) -> T:
+    async def run(container: Container) -> T:
+        return await work(container, (await container.get_tenant()(slug=slug)).id)
+
+    return _with_container(run)
+
+
+def _key_id(value: str) -> UUID:
+    try:
+        return UUID(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a key id (a UUID)") from None
+
+
+@keys.command("list")
+def list_keys(tenant: TenantSlug) -> None:
+    """Print the tenant's keys (metadata only, revoked ones too), one JSON object per line."""
+
+    async def every(container: Container, tenant_id: Any) -> list[Any]:
+        found, after = [], None
+        while True:
+            page = await container.list_api_keys()(tenant_id, after=after, limit=100)
+            found.extend(page.items)
+            if page.next_after is None:
+                return found
+            after = page.next_after
+
+    for key in _for_tenant(tenant, every):
+        _echo(rendering.api_key(key))
+
+
+@keys.command("create")
+def create_key(tenant: TenantSlug,
+               name: Annotated[str, typer.Option(help="a label for the key")] = "",
+               read_only: Annotated[bool, typer.Option(
+                   "--read-only", help="the key may only GET and HEAD")] = False,
+               expires_at: Annotated[datetime | None, typer.Option(
+                   help="when the key stops working (UTC unless a zone is given)",
+                   formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"])] = None,
+               ) -> None:
+    """Issue a key for the tenant and print it with its secret (shown only now)."""
+    when = expires_at.replace(tzinfo=UTC) if expires_at and expires_at.tzinfo is None \
+        else expires_at
+    scopes = ["read"] if read_only else ["read", "write"]
+    issued = _for_tenant(tenant, lambda c, t: c.issue_api_key()(
+        t, name=name, scopes=scopes, expires_at=when))
+    _echo(rendering.issued_key(issued))
+
+
+@keys.command("revoke")
+def revoke_key(key_id: Annotated[str, typer.Argument(help="the key's id")],
+               tenant: TenantSlug) -> None:
+    """Revoke one of the tenant's keys (every running instance stops taking it within 2 s)."""
+    _for_tenant(tenant, lambda c, t: c.revoke_api_key()(t, _key_id(key_id)))
+    typer.echo(f"revoked {key_id}")
+
+
+@keys.command("roll")
+def roll_key(key_id: Annotated[str, typer.Argument(help="the key's id")], tenant: TenantSlug,
+             expires_in: Annotated[int, typer.Option(
+                 min=0, max=604_800, help="seconds the old key keeps working")] = 3600) -> None:
+    """Issue a key with the same name and scopes; the old one works `expires_in` seconds more."""
+    issued = _for_tenant(tenant, lambda c, t: c.roll_api_key()(t, _key_id(key_id), expires_in))
+    _echo(rendering.issued_key(issued))
 
 
 def main() -> None:

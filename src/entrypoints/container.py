@@ -11,17 +11,24 @@ from adapters.security.hashing import Sha256KeyHasher
 from adapters.security.idempotency import AesGcmIdempotencyCipher
 from adapters.sqlalchemy.engine import create_engine
 from adapters.sqlalchemy.idempotency import SqlaIdempotencyStore
+from adapters.sqlalchemy.key_events import SqlaKeyEventFeed, SqlaKeyUsageRecorder
 from adapters.sqlalchemy.readers import SqlaApiKeyReader, SqlaCityReader
 from adapters.sqlalchemy.readiness import SchemaReadiness
 from adapters.sqlalchemy.transactions import TransactionScope, Transactions
 from adapters.sqlalchemy.unit_of_work import SqlaOperatorUnitOfWork, SqlaUnitOfWork
 from domain.model import Book, City, User
+from domain.use_cases import api_keys as key_cases
 from domain.use_cases import cities as city_cases
 from domain.use_cases import idempotency as idempotency_cases
+from domain.use_cases import key_events
 from domain.use_cases import records
 from domain.use_cases import tenants as tenant_cases
 from domain.use_cases import users as user_cases
 from entrypoints.settings import Settings
+
+# Cached keys are trusted only while the key event feed has caught up within this many seconds
+# (with polls every key_events_poll_seconds <= 1 s): a revocation reaches every instance in 2 s.
+KEY_CACHE_STALE_AFTER = 1.5
 
 
 def _engine(settings: Settings) -> Iterator[AsyncEngine]:
@@ -69,7 +76,8 @@ class Container(containers.DeclarativeContainer):
     clock = providers.Singleton(SystemClock)
     hasher = providers.Singleton(Sha256KeyHasher)
     credential_cache = providers.Singleton(
-        TtlCredentialCache, ttl=providers.Callable(lambda s: s.key_cache_ttl, settings))
+        TtlCredentialCache, ttl=providers.Callable(lambda s: s.key_cache_ttl, settings),
+        stale_after=KEY_CACHE_STALE_AFTER)
 
     uow = providers.Factory(SqlaUnitOfWork, transactions)
     operator_uow = providers.Factory(SqlaOperatorUnitOfWork, transactions)
@@ -85,13 +93,21 @@ class Container(containers.DeclarativeContainer):
 
     _operator = (operator_uow.provider, clock, hasher, credential_cache)
     key_reader = providers.Singleton(SqlaApiKeyReader, transactions)
-    authenticate = providers.Singleton(tenant_cases.Authenticate, *_operator, keys=key_reader)
+    key_usage = providers.Singleton(SqlaKeyUsageRecorder, transactions)
+    authenticate = providers.Singleton(key_cases.Authenticate, *_operator, keys=key_reader,
+                                       usage=key_usage)
     create_tenant = providers.Singleton(tenant_cases.CreateTenant, *_operator)
     get_tenant = providers.Singleton(tenant_cases.GetTenant, *_operator)
     list_tenants = providers.Singleton(tenant_cases.ListTenants, *_operator)
     delete_tenant = providers.Singleton(tenant_cases.DeleteTenant, *_operator)
-    issue_api_key = providers.Singleton(tenant_cases.IssueApiKey, *_operator)
-    revoke_api_key = providers.Singleton(tenant_cases.RevokeApiKey, *_operator)
+    issue_api_key = providers.Singleton(key_cases.IssueApiKey, *_operator)
+    list_api_keys = providers.Singleton(key_cases.ListApiKeys, *_operator)
+    get_api_key = providers.Singleton(key_cases.GetApiKey, *_operator)
+    revoke_api_key = providers.Singleton(key_cases.RevokeApiKey, *_operator)
+    roll_api_key = providers.Singleton(key_cases.RollApiKey, *_operator)
+    key_event_feed = providers.Singleton(SqlaKeyEventFeed, transactions)
+    follow_key_events = providers.Singleton(key_events.FollowKeyEvents, key_event_feed,
+                                            credential_cache, clock)
 
     idempotency_store = providers.Singleton(SqlaIdempotencyStore, transactions)
     idempotency_cipher = providers.Singleton(AesGcmIdempotencyCipher)
@@ -104,6 +120,8 @@ class Container(containers.DeclarativeContainer):
 
 async def dispose(container: Container) -> None:
     """Close the pool (if it was ever created) and release every resource."""
+    if container.engine.initialized:
+        await container.key_usage().drain()
     for engine in (container.engine, container.probe_engine):
         if engine.initialized:
             await engine().dispose()

@@ -52,7 +52,12 @@ class Settings(BaseSettings):
     pgbouncer: bool = Field(False, description="PgBouncer transaction pooling in front "
                                                "(the same as database_backend=pgbouncer)")
     sqlite_busy_timeout_ms: int = Field(10_000, ge=0)
-    key_cache_ttl: float = Field(30.0, ge=0, le=60, description="seconds a resolved key is trusted")
+    key_cache_ttl: float = Field(
+        300.0, ge=0, le=86_400,
+        description="seconds a resolved key is cached (revocation reaches it within 2 s anyway)")
+    key_events_poll_seconds: float = Field(
+        0.5, ge=0.05, le=1.0,
+        description="seconds between polls of the key event log (revocations, deleted tenants)")
     idempotency_ttl_seconds: float = Field(
         86_400, gt=0, description="seconds an Idempotency-Key's first answer is replayed")
     idempotency_purge_interval_seconds: float = Field(

@@ -10,15 +10,16 @@ from dataclasses import dataclass
 import pytest
 import pytest_asyncio
 
-from adapters.memory import (MemoryIdempotencyStore, MemoryOperatorUnitOfWork, MemoryStore,
-                             MemoryUnitOfWork)
+from adapters.memory import (MemoryIdempotencyStore, MemoryKeyEventFeed, MemoryOperatorUnitOfWork,
+                             MemoryStore, MemoryUnitOfWork)
 from adapters.sqlalchemy.engine import create_engine
 from adapters.sqlalchemy.idempotency import SqlaIdempotencyStore
+from adapters.sqlalchemy.key_events import SqlaKeyEventFeed
 from adapters.sqlalchemy.transactions import Transactions, TransactionScope
 from adapters.sqlalchemy.unit_of_work import SqlaOperatorUnitOfWork, SqlaUnitOfWork
 from domain.ids import new_id
 from domain.model import Tenant
-from domain.ports import IdempotencyStore, OperatorUnitOfWork, UnitOfWork
+from domain.ports import IdempotencyStore, KeyEventFeed, OperatorUnitOfWork, UnitOfWork
 from domain.tenancy import TenantId
 from tests.contract.helpers import utcnow
 
@@ -34,6 +35,7 @@ class UowFactories:
     tenant: Callable[[TenantId], UnitOfWork]
     operator: Callable[[], OperatorUnitOfWork]
     idempotency: IdempotencyStore
+    key_event_feed: Callable[[], KeyEventFeed]
 
     @property
     def is_sql(self) -> bool:
@@ -83,12 +85,14 @@ def uow_factories(request: pytest.FixtureRequest) -> UowFactories:
     if request.param == "memory":
         store = MemoryStore()
         return UowFactories("memory", lambda tenant_id: MemoryUnitOfWork(store, tenant_id),
-                            lambda: MemoryOperatorUnitOfWork(store), MemoryIdempotencyStore(store))
+                            lambda: MemoryOperatorUnitOfWork(store), MemoryIdempotencyStore(store),
+                            lambda: MemoryKeyEventFeed(store))
     sessions: Sessions = request.getfixturevalue(_SESSIONS[request.param])
     return UowFactories(request.param,
                         lambda tenant_id: SqlaUnitOfWork(sessions, tenant_id),
                         lambda: SqlaOperatorUnitOfWork(sessions),
-                        SqlaIdempotencyStore(sessions))
+                        SqlaIdempotencyStore(sessions),
+                        lambda: SqlaKeyEventFeed(sessions))
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import pytest
 
 from adapters.memory import MemoryIdempotencyStore, MemoryStore
 from adapters.security.idempotency import AesGcmIdempotencyCipher
+from domain.model import Principal
 from domain.idempotency import (OPERATOR_SCOPE, InProgress, Mismatch, Replay, SavedResponse,
                                 Started)
 from domain.use_cases.idempotency import IdempotentRequests, PurgeExpiredIdempotencyKeys
@@ -97,7 +98,7 @@ class FakeContainer:
 
     def authenticate(self) -> Any:
         async def authenticate(token: str) -> Any:
-            return OPERATOR_SCOPE
+            return Principal(OPERATOR_SCOPE, OPERATOR_SCOPE, ("read", "write"))
         return authenticate
 
 

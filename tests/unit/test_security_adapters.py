@@ -8,19 +8,21 @@ from adapters.clock import SystemClock
 from adapters.security.cache import TtlCredentialCache
 from adapters.security.hashing import Sha256KeyHasher
 from domain.ids import new_id
+from domain.model import Principal
 from domain.tenancy import TenantId
 
 T1, T2 = TenantId(new_id()), TenantId(new_id())
 K1, K2 = new_id(), new_id()
+P1, P2 = Principal(T1, K1, ("read",)), Principal(T2, K2, ("read", "write"))
 
 
 def test_cache_returns_an_entry_until_its_ttl_has_passed(monotonic) -> None:
     cache = TtlCredentialCache(ttl=30, clock=monotonic)
     assert cache.get("tok") is None
-    cache.put("tok", K1, T1)
-    assert cache.get("tok") == T1
+    cache.put("tok", P1, cache.epoch())
+    assert cache.get("tok") == P1
     monotonic.value += 29.999
-    assert cache.get("tok") == T1
+    assert cache.get("tok") == P1
     monotonic.value += 0.001
     assert cache.get("tok") is None
     monotonic.value -= 10  # an expired entry is gone, not merely hidden
@@ -29,51 +31,51 @@ def test_cache_returns_an_entry_until_its_ttl_has_passed(monotonic) -> None:
 
 def test_put_again_refreshes_the_lifetime(monotonic) -> None:
     cache = TtlCredentialCache(ttl=10, clock=monotonic)
-    cache.put("tok", K1, T1)
+    cache.put("tok", P1, cache.epoch())
     monotonic.value += 8
-    cache.put("tok", K1, T1)
+    cache.put("tok", P1, cache.epoch())
     monotonic.value += 8
-    assert cache.get("tok") == T1
+    assert cache.get("tok") == P1
 
 
 def test_forget_drops_every_token_of_a_key_and_only_those(monotonic) -> None:
     cache = TtlCredentialCache(ttl=30, clock=monotonic)
-    cache.put("a", K1, T1)
-    cache.put("b", K1, T1)
-    cache.put("c", K2, T2)
+    cache.put("a", P1, cache.epoch())
+    cache.put("b", P1, cache.epoch())
+    cache.put("c", P2, cache.epoch())
     cache.forget(K1)
-    assert (cache.get("a"), cache.get("b"), cache.get("c")) == (None, None, T2)
+    assert (cache.get("a"), cache.get("b"), cache.get("c")) == (None, None, P2)
     cache.forget(new_id())
-    assert cache.get("c") == T2
+    assert cache.get("c") == P2
 
 
 def test_clear(monotonic) -> None:
     cache = TtlCredentialCache(ttl=30, clock=monotonic)
-    cache.put("a", K1, T1)
-    cache.put("c", K2, T2)
+    cache.put("a", P1, cache.epoch())
+    cache.put("c", P2, cache.epoch())
     cache.clear()
     assert (cache.get("a"), cache.get("c")) == (None, None)
 
 
 def test_zero_ttl_caches_nothing(monotonic) -> None:
     cache = TtlCredentialCache(ttl=0, clock=monotonic)
-    cache.put("a", K1, T1)
+    cache.put("a", P1, cache.epoch())
     assert cache.get("a") is None
 
 
 def test_size_bound_evicts_the_oldest(monotonic) -> None:
     cache = TtlCredentialCache(ttl=30, max_entries=2, clock=monotonic)
-    cache.put("a", K1, T1)
-    cache.put("b", K2, T2)
-    cache.put("a", K1, T1)  # refreshed: now the newest
-    cache.put("c", K2, T2)
-    assert (cache.get("a"), cache.get("b"), cache.get("c")) == (T1, None, T2)
+    cache.put("a", P1, cache.epoch())
+    cache.put("b", P2, cache.epoch())
+    cache.put("a", P1, cache.epoch())  # refreshed: now the newest
+    cache.put("c", P2, cache.epoch())
+    assert (cache.get("a"), cache.get("b"), cache.get("c")) == (P1, None, P2)
 
 
 def test_cache_defaults_to_the_monotonic_clock() -> None:
     cache = TtlCredentialCache(ttl=0.05)
-    cache.put("a", K1, T1)
-    assert cache.get("a") == T1
+    cache.put("a", P1, cache.epoch())
+    assert cache.get("a") == P1
     time.sleep(0.06)
     assert cache.get("a") is None
 

@@ -7,18 +7,13 @@ import pytest
 from adapters.security.cache import TtlCredentialCache
 from domain.errors import AlreadyExists, InvalidCredentials, InvalidInput, NotFound
 from domain.ids import new_id
-from domain.model import IssuedKey, Tenant
+from domain.model import IssuedKey, Principal, Tenant
 from domain.tenancy import TenantId
 from domain.tokens import format_token, parse_token
-from domain.use_cases.tenants import (
-    Authenticate,
-    CreateTenant,
-    DeleteTenant,
-    GetTenant,
-    IssueApiKey,
-    ListTenants,
-    RevokeApiKey,
-)
+from adapters.memory import MemoryKeyEventFeed
+from domain.use_cases.api_keys import Authenticate, IssueApiKey, RevokeApiKey
+from domain.use_cases.key_events import FollowKeyEvents
+from domain.use_cases.tenants import CreateTenant, DeleteTenant, GetTenant, ListTenants
 
 
 @dataclass
@@ -51,7 +46,7 @@ async def test_create_tenant_returns_the_tenant_and_a_first_key_that_works(ops, 
     assert key.tenant_id == tenant.id and key.created_at == clock.now()
     token_tenant, token_key, secret = parse_token(key.token)
     assert (token_tenant, token_key) == (tenant.id, key.id) and len(secret) >= 43
-    assert await ops.authenticate(key.token) == tenant.id
+    assert (await ops.authenticate(key.token)).tenant_id == tenant.id
 
 
 async def test_create_tenant_name_defaults_to_the_slug(ops) -> None:
@@ -110,8 +105,8 @@ async def test_issue_api_key_gives_a_second_working_key(ops) -> None:
     second = await ops.issue(tenant.id)
     assert second.id != first.id and second.token != first.token
     assert second.tenant_id == tenant.id
-    assert await ops.authenticate(first.token) == tenant.id
-    assert await ops.authenticate(second.token) == tenant.id
+    assert (await ops.authenticate(first.token)).tenant_id == tenant.id
+    assert (await ops.authenticate(second.token)).tenant_id == tenant.id
 
 
 async def test_issue_api_key_for_a_missing_tenant_is_not_found(ops, store) -> None:
@@ -123,42 +118,85 @@ async def test_issue_api_key_for_a_missing_tenant_is_not_found(ops, store) -> No
 async def test_revoked_key_stops_authenticating_at_once_even_when_cached(ops, cache) -> None:
     tenant, key = await ops.create("acme")
     other = await ops.issue(tenant.id)
-    assert await ops.authenticate(key.token) == tenant.id
-    assert cache.get(key.token) == tenant.id  # now served from the cache
+    assert (await ops.authenticate(key.token)).tenant_id == tenant.id
+    assert cache.get(key.token).tenant_id == tenant.id  # now served from the cache
     await ops.revoke(tenant.id, key.id)
     assert cache.get(key.token) is None
     with pytest.raises(InvalidCredentials):
         await ops.authenticate(key.token)
-    assert await ops.authenticate(other.token) == tenant.id
+    assert (await ops.authenticate(other.token)).tenant_id == tenant.id
 
 
-async def test_revocation_reaches_another_instance_when_its_cache_expires(
-        operator_uow, clock, hasher, monotonic) -> None:
-    here = wire(operator_uow, clock, hasher, TtlCredentialCache(ttl=30, clock=monotonic))
-    there = wire(operator_uow, clock, hasher, TtlCredentialCache(ttl=30, clock=monotonic))
+async def test_revocation_reaches_another_instance_through_the_key_event_feed(
+        store, operator_uow, clock, hasher, monotonic) -> None:
+    here_cache = TtlCredentialCache(ttl=3600, clock=monotonic, stale_after=1.5)
+    there_cache = TtlCredentialCache(ttl=3600, clock=monotonic, stale_after=1.5)
+    here, there = (wire(operator_uow, clock, hasher, c) for c in (here_cache, there_cache))
+    follow = FollowKeyEvents(MemoryKeyEventFeed(store), there_cache, clock)
+    await follow()
     tenant, key = await here.create("acme")
-    assert await there.authenticate(key.token) == tenant.id
+    assert (await there.authenticate(key.token)).tenant_id == tenant.id
+    assert there_cache.get(key.token) is not None
     await here.revoke(tenant.id, key.id)
     with pytest.raises(InvalidCredentials):
         await here.authenticate(key.token)
-    monotonic.value += 29
-    assert await there.authenticate(key.token) == tenant.id  # within the documented lifetime
-    monotonic.value += 1
+    assert there_cache.get(key.token) is not None  # until its next poll
+    assert [event.key_id for event in await follow()] == [key.id]
     with pytest.raises(InvalidCredentials):
         await there.authenticate(key.token)
+    assert await follow() == []  # each event once
 
 
-async def test_revoke_of_a_missing_foreign_or_revoked_key_is_not_found(ops) -> None:
+async def test_a_cache_whose_feed_is_late_is_not_trusted(monotonic) -> None:
+    cache = TtlCredentialCache(ttl=3600, clock=monotonic, stale_after=1.5)
+    principal = Principal(TenantId(new_id()), new_id(), ("read", "write"))
+    cache.put("tok", principal, cache.epoch())
+    assert cache.get("tok") is None  # never fresh yet
+    cache.mark_fresh(cache.stamp())
+    assert cache.get("tok") == principal
+    monotonic.value += 1.6
+    assert cache.get("tok") is None
+    cache.mark_fresh(cache.stamp())
+    assert cache.get("tok") == principal
+
+
+async def test_a_lookup_that_raced_a_revocation_caches_nothing(monotonic) -> None:
+    cache = TtlCredentialCache(ttl=3600, clock=monotonic)
+    principal = Principal(TenantId(new_id()), new_id(), ("read", "write"))
+    epoch = cache.epoch()  # the lookup begins, reads the key...
+    cache.forget(principal.key_id)  # ...the key is revoked meanwhile...
+    cache.put("tok", principal, epoch)  # ...and what it read is not kept
+    assert cache.get("tok") is None
+
+
+async def test_deleting_a_tenant_reaches_other_instances(store, operator_uow, clock, hasher,
+                                                         monotonic) -> None:
+    there_cache = TtlCredentialCache(ttl=3600, clock=monotonic)
+    here, there = wire(operator_uow, clock, hasher, TtlCredentialCache(ttl=0)), \
+        wire(operator_uow, clock, hasher, there_cache)
+    follow = FollowKeyEvents(MemoryKeyEventFeed(store), there_cache, clock)
+    tenant, key = await here.create("doomed")
+    survivor, survivor_key = await here.create("survivor")
+    await there.authenticate(key.token)
+    await there.authenticate(survivor_key.token)
+    await here.delete(tenant.id)
+    await follow()
+    assert there_cache.get(key.token) is None
+    assert there_cache.get(survivor_key.token).tenant_id == survivor.id
+
+
+async def test_revoke_of_a_missing_or_foreign_key_is_not_found(ops, store) -> None:
     tenant, key = await ops.create("acme")
     stranger, _ = await ops.create("stranger")
     with pytest.raises(NotFound):
         await ops.revoke(tenant.id, new_id())
     with pytest.raises(NotFound):
         await ops.revoke(stranger.id, key.id)
-    assert await ops.authenticate(key.token) == tenant.id
+    assert (await ops.authenticate(key.token)).tenant_id == tenant.id
     await ops.revoke(tenant.id, key.id)
-    with pytest.raises(NotFound):
-        await ops.revoke(tenant.id, key.id)
+    revoked_at = store.tables["api_keys"][key.id].revoked_at
+    await ops.revoke(tenant.id, key.id)  # again: nothing changes
+    assert store.tables["api_keys"][key.id].revoked_at == revoked_at
 
 
 async def test_revoke_records_when(ops, store, clock) -> None:
@@ -168,7 +206,7 @@ async def test_revoke_records_when(ops, store, clock) -> None:
     assert store.tables["api_keys"][key.id].revoked_at == clock.now()
 
 
-async def test_delete_tenant_removes_its_records_and_keys_and_clears_the_cache(
+async def test_delete_tenant_removes_its_records_and_keys_and_drops_only_its_cached_keys(
         ops, store, cache, books, cities, users) -> None:
     tenant, key = await ops.create("doomed")
     survivor, survivor_key = await ops.create("survivor")
@@ -177,12 +215,13 @@ async def test_delete_tenant_removes_its_records_and_keys_and_clears_the_cache(
         await cities.create(owner, {"name": "C", "population": 1})
         await users.create(owner, {"name": "U", "full_name": ""})
     await ops.issue(tenant.id)
-    assert await ops.authenticate(key.token) == tenant.id
-    assert await ops.authenticate(survivor_key.token) == survivor.id
+    assert (await ops.authenticate(key.token)).tenant_id == tenant.id
+    assert (await ops.authenticate(survivor_key.token)).tenant_id == survivor.id
 
     await ops.delete(tenant.id)
 
-    assert cache.get(key.token) is None and cache.get(survivor_key.token) is None
+    assert cache.get(key.token) is None
+    assert cache.get(survivor_key.token).tenant_id == survivor.id
     with pytest.raises(InvalidCredentials):
         await ops.authenticate(key.token)
     with pytest.raises(NotFound):
@@ -190,7 +229,7 @@ async def test_delete_tenant_removes_its_records_and_keys_and_clears_the_cache(
     for table in ("books", "cities", "users", "api_keys"):
         owners = {row.tenant_id for row in store.tables[table].values()}
         assert owners == {survivor.id}, table
-    assert await ops.authenticate(survivor_key.token) == survivor.id
+    assert (await ops.authenticate(survivor_key.token)).tenant_id == survivor.id
     # The slug is free again.
     again, _ = await ops.create("doomed")
     assert again.id != tenant.id
@@ -231,8 +270,8 @@ async def test_authenticate_rejects_unknown_keys_and_tenants(ops) -> None:
 async def test_authenticate_caches_only_good_keys(ops, cache, monotonic) -> None:
     tenant, key = await ops.create("acme")
     assert cache.get(key.token) is None
-    assert await ops.authenticate(key.token) == tenant.id
-    assert cache.get(key.token) == tenant.id
+    assert (await ops.authenticate(key.token)).tenant_id == tenant.id
+    assert cache.get(key.token).tenant_id == tenant.id
     monotonic.value += 31
     assert cache.get(key.token) is None
-    assert await ops.authenticate(key.token) == tenant.id
+    assert (await ops.authenticate(key.token)).tenant_id == tenant.id

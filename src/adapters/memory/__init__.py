@@ -1,7 +1,8 @@
 """In-memory adapters: real implementations of the ports, for unit and contract tests."""
 
 from adapters.memory.idempotency import MemoryIdempotencyStore
-from adapters.memory.store import MemoryStore, MemoryUnitOfWork, MemoryOperatorUnitOfWork
+from adapters.memory.store import (MemoryKeyEventFeed, MemoryOperatorUnitOfWork, MemoryStore,
+                                   MemoryUnitOfWork)
 
-__all__ = ["MemoryIdempotencyStore", "MemoryOperatorUnitOfWork", "MemoryStore",
+__all__ = ["MemoryIdempotencyStore", "MemoryKeyEventFeed", "MemoryOperatorUnitOfWork", "MemoryStore",
            "MemoryUnitOfWork"]

@@ -7,7 +7,7 @@ from typing import Generic, TypeVar
 from uuid import UUID
 
 from domain.errors import AlreadyExists, NotFound
-from domain.model import ApiKey, City, Record, Tenant, User
+from domain.model import ApiKey, City, KeyEvent, Record, Tenant, User
 from domain.tenancy import TenantId
 
 R = TypeVar("R", bound=Record)
@@ -134,9 +134,35 @@ class InMemoryApiKeyRepository:
         key = self._keys.get(key_id)
         return key if isinstance(key, ApiKey) and key.tenant_id == tenant_id else None
 
+    async def list(self, tenant_id: TenantId, *, after: UUID | None,
+                   limit: int) -> Sequence[ApiKey]:
+        keys = sorted((k for k in self._keys.values() if isinstance(k, ApiKey)
+                       and k.tenant_id == tenant_id and (after is None or k.id > after)),
+                      key=lambda k: k.id)
+        return keys[:limit]
+
     async def revoke(self, tenant_id: TenantId, key_id: UUID, *, now: datetime) -> bool:
-        key = self._keys.get(key_id)
-        if not isinstance(key, ApiKey) or key.tenant_id != tenant_id or key.revoked_at is not None:
+        key = await self.get(tenant_id, key_id)
+        if key is None or key.revoked_at is not None:
             return False
         self._keys[key_id] = replace(key, revoked_at=now)
         return True
+
+    async def expire(self, tenant_id: TenantId, key_id: UUID, *, at: datetime) -> None:
+        key = await self.get(tenant_id, key_id)
+        if key is not None:
+            self._keys[key_id] = replace(key, expires_at=at)
+
+    async def touch(self, tenant_id: TenantId, key_id: UUID, *, at: datetime,
+                    unless_since: datetime) -> None:
+        key = await self.get(tenant_id, key_id)
+        if key is not None and (key.last_used_at is None or key.last_used_at < unless_since):
+            self._keys[key_id] = replace(key, last_used_at=at)
+
+
+class InMemoryKeyEventLog:
+    def __init__(self, events: Table) -> None:
+        self._events = events
+
+    async def publish(self, event: KeyEvent) -> None:
+        self._events[event.id] = event

@@ -1,16 +1,19 @@
 """A dict-backed store whose units of work are serialised and atomic (copy, then swap)."""
 
 import asyncio
+from datetime import datetime
 from types import TracebackType
 from typing import Self
+from uuid import UUID
 
 from adapters.memory.repositories import (InMemoryApiKeyRepository, InMemoryCityRepository,
-                                          InMemoryRecordRepository, InMemoryTenantRepository,
-                                          InMemoryUserRepository, Table)
-from domain.model import Book
+                                          InMemoryKeyEventLog, InMemoryRecordRepository,
+                                          InMemoryTenantRepository, InMemoryUserRepository, Table)
+from domain.ids import id_floor
+from domain.model import Book, KeyEvent
 from domain.tenancy import TenantId
 
-TABLES = ("tenants", "api_keys", "books", "cities", "users", "idempotency_keys")
+TABLES = ("tenants", "api_keys", "books", "cities", "users", "idempotency_keys", "key_events")
 
 
 class MemoryStore:
@@ -67,3 +70,25 @@ class MemoryOperatorUnitOfWork(_MemoryUnitOfWork):
             w["tenants"], [w["books"], w["cities"], w["users"], w["idempotency_keys"]],
             w["api_keys"])
         self.api_keys = InMemoryApiKeyRepository(w["api_keys"], w["tenants"])
+        self.key_events = InMemoryKeyEventLog(w["key_events"])
+
+
+class MemoryKeyEventFeed:
+    """The memory store's key events, each returned once per feed."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+        self._seen: set[object] = set()
+
+    async def poll(self) -> list[KeyEvent]:
+        events = [e for i, e in sorted(self._store.tables["key_events"].items())
+                  if i not in self._seen and isinstance(e, KeyEvent)]
+        self._seen.update(e.id for e in events)
+        return events
+
+    async def prune(self, older_than: datetime) -> int:
+        old = [i for i in self._store.tables["key_events"]
+               if isinstance(i, UUID) and i < id_floor(int(older_than.timestamp() * 1000))]
+        for i in old:
+            del self._store.tables["key_events"][i]
+        return len(old)

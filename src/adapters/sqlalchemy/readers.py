@@ -11,7 +11,7 @@ from uuid import UUID
 from sqlalchemy import bindparam, select
 
 from adapters.sqlalchemy.errors import translated
-from adapters.sqlalchemy.repositories import BIGGEST_CITIES, driver_sql
+from adapters.sqlalchemy.repositories import BIGGEST_CITIES, api_key_of, driver_sql
 from adapters.sqlalchemy.tables import api_keys
 from adapters.sqlalchemy.transactions import Transactions
 from domain.model import ApiKey, City
@@ -57,4 +57,4 @@ class SqlaApiKeyReader:
 
     async def get(self, tenant_id: TenantId, key_id: UUID) -> ApiKey | None:
         records = await read(self._transactions, tenant_id, _API_KEY, {"key_id": key_id})
-        return ApiKey(**records[0]) if records else None
+        return api_key_of(records[0]) if records else None

@@ -5,13 +5,14 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
-from sqlalchemy import Select, Table, bindparam, delete, insert, select, update
+from sqlalchemy import Select, Table, bindparam, delete, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from adapters.sqlalchemy.errors import translated
-from adapters.sqlalchemy.tables import api_keys, books, cities, idempotency_keys, tenants, users
+from adapters.sqlalchemy.tables import (api_keys, books, cities, idempotency_keys, key_events,
+                                        tenants, users)
 from adapters.sqlalchemy.transactions import Transaction
-from domain.model import ApiKey, City, Record, Tenant, User
+from domain.model import ApiKey, City, KeyEvent, Record, Tenant, User
 from domain.tenancy import TenantId
 
 R = TypeVar("R", bound=Record)
@@ -239,33 +240,78 @@ class SqlaTenantRepository:
         return True
 
 
+def api_key_of(row: Mapping[str, Any]) -> ApiKey:
+    """An ApiKey from its row (scopes are stored comma-separated)."""
+    return ApiKey(**{**row, "scopes": tuple(row["scopes"].split(","))})
+
+
 class SqlaApiKeyRepository:
     """API keys, by (tenant, key id); each call first enters that tenant's rows."""
 
     def __init__(self, transaction: Transaction) -> None:
         self._tx = transaction
 
+    def _key(self, tenant_id: TenantId, key_id: UUID) -> tuple[Any, Any]:
+        return api_keys.c.tenant_id == tenant_id, api_keys.c.id == key_id
+
     async def add(self, key: ApiKey) -> None:
         await self._tx.enter(key.tenant_id)
         values = {"tenant_id": key.tenant_id, "id": key.id, "secret_hash": key.secret_hash,
-                  "created_at": key.created_at, "revoked_at": key.revoked_at}
+                  "created_at": key.created_at, "revoked_at": key.revoked_at,
+                  "name": key.name, "scopes": ",".join(key.scopes),
+                  "expires_at": key.expires_at, "last_used_at": key.last_used_at}
         with translated(values):
             await self._tx.execute(insert(api_keys).values(values))
 
     async def get(self, tenant_id: TenantId, key_id: UUID) -> ApiKey | None:
         await self._tx.enter(tenant_id)
-        statement = select(api_keys).where(api_keys.c.tenant_id == tenant_id,
-                                           api_keys.c.id == key_id)
         with translated():
-            row = (await self._tx.execute(statement)).mappings().first()
-        return ApiKey(**row) if row else None
+            row = (await self._tx.execute(
+                select(api_keys).where(*self._key(tenant_id, key_id)))).mappings().first()
+        return api_key_of(row) if row else None
 
-    async def revoke(self, tenant_id: TenantId, key_id: UUID, *, now: datetime) -> bool:
+    async def list(self, tenant_id: TenantId, *, after: UUID | None,
+                   limit: int) -> Sequence[ApiKey]:
         await self._tx.enter(tenant_id)
-        statement = (update(api_keys)
-                     .where(api_keys.c.tenant_id == tenant_id, api_keys.c.id == key_id,
-                            api_keys.c.revoked_at.is_(None))
-                     .values(revoked_at=now).returning(api_keys.c.id))
+        statement = (select(api_keys).where(api_keys.c.tenant_id == tenant_id)
+                     .order_by(api_keys.c.id).limit(limit))
+        if after is not None:
+            statement = statement.where(api_keys.c.id > after)
+        with translated():
+            result = await self._tx.execute(statement)
+        return [api_key_of(row) for row in result.mappings()]
+
+    async def _update(self, tenant_id: TenantId, key_id: UUID, *conditions: Any,
+                      **values: object) -> bool:
+        await self._tx.enter(tenant_id)
+        statement = (update(api_keys).where(*self._key(tenant_id, key_id), *conditions)
+                     .values(**values).returning(api_keys.c.id))
         with translated():
             result = await self._tx.execute(statement)
         return result.first() is not None
+
+    async def revoke(self, tenant_id: TenantId, key_id: UUID, *, now: datetime) -> bool:
+        return await self._update(tenant_id, key_id, api_keys.c.revoked_at.is_(None),
+                                  revoked_at=now)
+
+    async def expire(self, tenant_id: TenantId, key_id: UUID, *, at: datetime) -> None:
+        await self._update(tenant_id, key_id, expires_at=at)
+
+    async def touch(self, tenant_id: TenantId, key_id: UUID, *, at: datetime,
+                    unless_since: datetime) -> None:
+        await self._update(tenant_id, key_id, or_(api_keys.c.last_used_at.is_(None),
+                                                  api_keys.c.last_used_at < unless_since),
+                           last_used_at=at)
+
+
+class SqlaKeyEventLog:
+    """The key event log, written in the operator's transaction (not a tenant table)."""
+
+    def __init__(self, transaction: Transaction) -> None:
+        self._tx = transaction
+
+    async def publish(self, event: KeyEvent) -> None:
+        values = {"id": event.id, "kind": event.kind, "tenant_id": event.tenant_id,
+                  "key_id": event.key_id}
+        with translated(values):
+            await self._tx.execute(insert(key_events).values(values))

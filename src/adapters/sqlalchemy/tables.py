@@ -71,6 +71,10 @@ api_keys = Table(
     Column("secret_hash", String(64), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("revoked_at", UtcDateTime, nullable=True),
+    Column("name", String(100), nullable=False, server_default=""),
+    Column("scopes", String(32), nullable=False, server_default="read,write"),  # comma-separated
+    Column("expires_at", UtcDateTime, nullable=True),
+    Column("last_used_at", UtcDateTime, nullable=True),
 )
 
 books = Table(
@@ -123,6 +127,18 @@ idempotency_keys = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("expires_at", UtcDateTime, nullable=False),
     Index(None, "tenant_id", "expires_at"),
+)
+
+# The append-only log of what makes cached API keys stale (a key revoked or its expiry moved;
+# a tenant deleted or changed), which every instance polls by id: UUIDv7s, so "since a moment"
+# is a range of the primary key. Ids only, no secrets; not a tenant table (a deleted tenant's
+# event outlives it), a reference table on Citus.
+key_events = Table(
+    "key_events", metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("tenant_id", Uuid, nullable=False),
+    Column("key_id", Uuid, nullable=True),
 )
 
 # Unique constraints a client can collide with, as (entity kind, field) for domain errors.

@@ -4,8 +4,8 @@ from types import TracebackType
 from typing import Self
 
 from adapters.sqlalchemy.repositories import (SqlaApiKeyRepository, SqlaCityRepository,
-                                              SqlaRecordRepository, SqlaTenantRepository,
-                                              SqlaUserRepository)
+                                              SqlaKeyEventLog, SqlaRecordRepository,
+                                              SqlaTenantRepository, SqlaUserRepository)
 from adapters.sqlalchemy.tables import books
 from adapters.sqlalchemy.transactions import Transaction, Transactions
 from domain.model import Book
@@ -64,3 +64,4 @@ class SqlaOperatorUnitOfWork(_SqlaUnitOfWork):
     def _open(self, transaction: Transaction) -> None:
         self.tenants = SqlaTenantRepository(transaction)
         self.api_keys = SqlaApiKeyRepository(transaction)
+        self.key_events = SqlaKeyEventLog(transaction)

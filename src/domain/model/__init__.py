@@ -3,7 +3,9 @@
 from domain.model.book import Book
 from domain.model.city import City
 from domain.model.record import Record
-from domain.model.tenant import ApiKey, IssuedKey, Tenant
+from domain.model.api_key import ApiKey, IssuedKey, KeyEvent, KeyOptions, Principal
+from domain.model.tenant import Tenant
 from domain.model.user import User
 
-__all__ = ["ApiKey", "Book", "City", "IssuedKey", "Record", "Tenant", "User"]
+__all__ = ["ApiKey", "Book", "City", "IssuedKey", "KeyEvent", "KeyOptions", "Principal", "Record",
+           "Tenant", "User"]

@@ -1,8 +1,7 @@
-"""Tenants and their API keys."""
+"""Tenants."""
 
 from dataclasses import dataclass
 from datetime import datetime
-from uuid import UUID
 
 from domain.errors import FieldError, InvalidInput
 from domain.ids import new_id
@@ -33,24 +32,3 @@ class Tenant:
         if errors:
             raise InvalidInput(errors)
         return cls(id=TenantId(new_id()), slug=slug, name=name, created_at=now)
-
-
-@dataclass(frozen=True, slots=True)
-class ApiKey:
-    """A stored key: only the hash of its secret is kept."""
-
-    id: UUID
-    tenant_id: TenantId
-    secret_hash: str
-    created_at: datetime
-    revoked_at: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class IssuedKey:
-    """A key as shown once to its holder, at creation: `token` is never shown again."""
-
-    id: UUID
-    tenant_id: TenantId
-    token: str
-    created_at: datetime

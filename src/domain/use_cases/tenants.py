@@ -1,29 +1,20 @@
-"""Operator use cases: tenants and their API keys, and resolving a key to its tenant."""
+"""Operator use cases: tenants (their keys are in api_keys)."""
 
 from uuid import UUID
 
-from domain.errors import InvalidCredentials, NotFound
-from domain.ids import new_id
-from domain.model import ApiKey, IssuedKey, Tenant
+from domain.errors import NotFound
+from domain.model import IssuedKey, KeyOptions, Tenant
 from domain.pagination import Page
-from domain.ports import (ApiKeyReader, Clock, CredentialCache, KeyHasher, OperatorUnitOfWork,
-                          OperatorUnitOfWorkFactory)
+from domain.ports import Clock, CredentialCache, KeyHasher, OperatorUnitOfWorkFactory
 from domain.tenancy import TenantId
-from domain.tokens import format_token, parse_token
+from domain.use_cases.api_keys import issue_key
+from domain.use_cases.key_events import apply, tenant_changed
 
 
 class _OperatorUseCase:
     def __init__(self, uow: OperatorUnitOfWorkFactory, clock: Clock, hasher: KeyHasher,
                  cache: CredentialCache) -> None:
         self._uow, self._clock, self._hasher, self._cache = uow, clock, hasher, cache
-
-    async def _issue(self, uow: OperatorUnitOfWork, tenant_id: TenantId) -> IssuedKey:
-        secret, now = self._hasher.new_secret(), self._clock.now()
-        key = ApiKey(id=new_id(), tenant_id=tenant_id, secret_hash=self._hasher.hash(secret),
-                     created_at=now)
-        await uow.api_keys.add(key)
-        return IssuedKey(id=key.id, tenant_id=tenant_id, token=format_token(tenant_id, key.id, secret),
-                         created_at=now)
 
 
 class CreateTenant(_OperatorUseCase):
@@ -33,7 +24,7 @@ class CreateTenant(_OperatorUseCase):
         tenant = Tenant.create(slug, slug if name is None else name, self._clock.now())
         async with self._uow() as uow:
             await uow.tenants.add(tenant)
-            issued = await self._issue(uow, tenant.id)
+            issued = await issue_key(uow, self._hasher, tenant.created_at, tenant.id, KeyOptions())
             await uow.commit()
         return tenant, issued
 
@@ -62,68 +53,14 @@ class ListTenants(_OperatorUseCase):
 
 
 class DeleteTenant(_OperatorUseCase):
-    """Delete the tenant with all its records and keys; NotFound when missing."""
+    """Delete the tenant with all its records and keys, which stop working at once here and
+    within seconds on every instance; NotFound when missing."""
 
     async def __call__(self, tenant_id: TenantId) -> None:
+        event = tenant_changed(tenant_id)
         async with self._uow() as uow:
+            await uow.key_events.publish(event)  # first: see RevokeApiKey
             if not await uow.tenants.delete(tenant_id):
                 raise NotFound("tenant", tenant_id)
             await uow.commit()
-        self._cache.clear()
-
-
-class IssueApiKey(_OperatorUseCase):
-    """A new API key for the tenant, shown once; NotFound when the tenant is missing."""
-
-    async def __call__(self, tenant_id: TenantId) -> IssuedKey:
-        async with self._uow() as uow:
-            if await uow.tenants.get(tenant_id) is None:
-                raise NotFound("tenant", tenant_id)
-            issued = await self._issue(uow, tenant_id)
-            await uow.commit()
-        return issued
-
-
-class RevokeApiKey(_OperatorUseCase):
-    """Revoke one of the tenant's keys, at once on this instance; NotFound when missing."""
-
-    async def __call__(self, tenant_id: TenantId, key_id: UUID) -> None:
-        async with self._uow() as uow:
-            if not await uow.api_keys.revoke(tenant_id, key_id, now=self._clock.now()):
-                raise NotFound("api key", key_id)
-            await uow.commit()
-        self._cache.forget(key_id)
-
-
-class KeysInUnitOfWork:
-    """An ApiKeyReader for any store: each lookup in an operator unit of work of its own."""
-
-    def __init__(self, uow: OperatorUnitOfWorkFactory) -> None:
-        self._uow = uow
-
-    async def get(self, tenant_id: TenantId, key_id: UUID) -> ApiKey | None:
-        async with self._uow() as uow:
-            return await uow.api_keys.get(tenant_id, key_id)
-
-
-class Authenticate(_OperatorUseCase):
-    """The tenant a presented API key belongs to; InvalidCredentials when bad or revoked."""
-
-    def __init__(self, uow: OperatorUnitOfWorkFactory, clock: Clock, hasher: KeyHasher,
-                 cache: CredentialCache, keys: ApiKeyReader | None = None) -> None:
-        super().__init__(uow, clock, hasher, cache)
-        self._keys = keys or KeysInUnitOfWork(uow)
-
-    async def __call__(self, token: str) -> TenantId:
-        cached = self._cache.get(token)
-        if cached is not None:
-            return cached
-        parsed = parse_token(token)
-        if parsed is None:
-            raise InvalidCredentials()
-        tenant_id, key_id, secret = parsed
-        key = await self._keys.get(TenantId(tenant_id), key_id)
-        if key is None or key.revoked_at is not None or not self._hasher.verify(secret, key.secret_hash):
-            raise InvalidCredentials()
-        self._cache.put(token, key.id, key.tenant_id)
-        return key.tenant_id
+        apply(self._cache, event)

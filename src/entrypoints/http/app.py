@@ -13,7 +13,8 @@ from entrypoints.http.idempotency import IdempotencyMiddleware
 from entrypoints.http.idempotency_openapi import document_idempotency
 from entrypoints.http.middleware import EdgeMiddleware
 from entrypoints.http.observability import ObservabilityMiddleware
-from entrypoints.http.routers import books, cities, health, tenants, users
+from entrypoints.http.routers import api_keys, books, cities, health, tenants, users
+from entrypoints.key_events import following_key_events
 from entrypoints.purging import purging
 from entrypoints.settings import Settings
 
@@ -29,7 +30,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         container.init_resources()
         try:
-            async with purging(container, settings.idempotency_purge_interval_seconds):
+            async with purging(container, settings.idempotency_purge_interval_seconds), \
+                    following_key_events(container, settings.key_events_poll_seconds):
                 yield
         finally:
             await dispose(container)
@@ -42,7 +44,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.add_middleware(IdempotencyMiddleware, container=container, settings=settings)
     app.add_middleware(EdgeMiddleware)  # outside IdempotencyMiddleware: it buffers the body
     app.add_middleware(ObservabilityMiddleware)  # added last: outermost
-    for router in (health.router, tenants.me, tenants.router, books.router, cities.biggest,
+    for router in (health.router, tenants.me, tenants.router, api_keys.router, books.router,
+                   cities.biggest,
                    cities.router, users.by_name, users.router):
         app.router.routes.extend(router.routes)  # flat: one lookup per route, no wrappers
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

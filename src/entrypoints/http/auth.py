@@ -8,7 +8,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
 from starlette.exceptions import HTTPException
 
-from domain.errors import InvalidCredentials
+from domain.errors import InsufficientScope, InvalidCredentials
+from domain.model import Principal
 from domain.tenancy import TenantId
 from entrypoints.settings import Settings
 
@@ -19,16 +20,43 @@ _admin = HTTPBearer(scheme_name="AdminToken", auto_error=False,
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="catalog"'}
 
 
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+def require_scope(principal: Principal, *, write: bool) -> None:
+    """The one scope check: a key without the `write` scope may only read."""
+    if write and not principal.can_write:
+        raise InsufficientScope()
+
+
+async def _principal(request: Request, credentials: HTTPAuthorizationCredentials | None,
+                     *, write: bool) -> Principal:
+    if credentials is None:
+        raise InvalidCredentials()
+    principal: Principal = await request.app.state.container.authenticate()(
+        credentials.credentials)
+    request.scope["state"]["tenant_id"] = str(principal.tenant_id)
+    require_scope(principal, write=write)
+    return principal
+
+
 async def current_tenant(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_api_key)],
 ) -> TenantId:
-    """The tenant whose API key authorised this request; 401 otherwise."""
-    if credentials is None:
-        raise InvalidCredentials()
-    tenant_id = await request.app.state.container.authenticate()(credentials.credentials)
-    request.scope["state"]["tenant_id"] = str(tenant_id)
-    return tenant_id  # type: ignore[no-any-return]
+    """The tenant whose API key authorised this request (a write needs the `write` scope);
+    401 or 403 otherwise."""
+    principal = await _principal(request, credentials,
+                                 write=request.method not in READ_METHODS)
+    return principal.tenant_id
+
+
+async def key_manager(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_api_key)],
+) -> Principal:
+    """A caller managing its tenant's keys: a `write` key, whatever the method."""
+    return await _principal(request, credentials, write=True)
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -57,4 +85,5 @@ async def require_operator(
 
 
 Tenant = Annotated[TenantId, Depends(current_tenant)]
+KeyManager = Annotated[Principal, Depends(key_manager)]
 Operator = Depends(require_operator)

@@ -101,7 +101,7 @@ class IdempotencyMiddleware:
         if token is None:
             return None
         try:
-            return await self.container.authenticate()(token)  # type: ignore[no-any-return]
+            return (await self.container.authenticate()(token)).tenant_id  # type: ignore[no-any-return]
         except InvalidCredentials:
             return None
 

@@ -9,8 +9,9 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
-from domain.errors import (AlreadyExists, DomainError, InvalidCredentials, InvalidInput, NotFound,
-                           Unavailable, VersionMismatch)
+from domain.errors import (AlreadyExists, Conflict, DomainError, InsufficientScope,
+                           InvalidCredentials, InvalidInput, NotFound, Unavailable,
+                           VersionMismatch)
 from entrypoints.http.json import ProblemResponse
 from entrypoints.http.observability import DB_ERRORS
 
@@ -40,9 +41,13 @@ class Problem(BaseModel):
     request_id: str | None = None
 
 
+INSUFFICIENT_SCOPE = "/problems/insufficient-scope"
+
+
 def problem(status: int, detail: str, *, errors: list[dict[str, str]] | None = None,
-            headers: dict[str, str] | None = None, request_id: str | None = None) -> ProblemResponse:
-    body: dict[str, Any] = {"type": "about:blank", "title": TITLES.get(status, "Error"),
+            headers: dict[str, str] | None = None, request_id: str | None = None,
+            type_: str = "about:blank") -> ProblemResponse:
+    body: dict[str, Any] = {"type": type_, "title": TITLES.get(status, "Error"),
                             "status": status, "detail": detail}
     if errors is not None:
         body["errors"] = errors
@@ -85,6 +90,11 @@ def _domain_problem(error: DomainError) -> ProblemResponse:
             return problem(422, "the request has invalid fields",
                            errors=[{"field": e.field, "location": "body", "message": e.message}
                                    for e in error.errors])
+        case InsufficientScope():
+            return problem(403, "this API key is read-only: it may only GET and HEAD",
+                           type_=INSUFFICIENT_SCOPE)
+        case Conflict():
+            return problem(409, str(error))
         case InvalidCredentials():
             return problem(401, "a valid API key is required",
                            headers={"WWW-Authenticate": 'Bearer realm="catalog"'})

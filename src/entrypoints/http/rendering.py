@@ -8,7 +8,7 @@ from uuid import UUID
 
 from starlette.exceptions import HTTPException
 
-from domain.model import IssuedKey, Record, Tenant
+from domain.model import ApiKey, IssuedKey, Record, Tenant
 from domain.pagination import Page
 
 
@@ -21,8 +21,16 @@ def tenant(item: Tenant) -> dict[str, Any]:
     return {"id": item.id, "slug": item.slug, "name": item.name, "created_at": item.created_at}
 
 
-def api_key(item: IssuedKey) -> dict[str, Any]:
-    return {"id": item.id, "key": item.token, "created_at": item.created_at}
+def api_key(item: ApiKey) -> dict[str, Any]:
+    """A key's metadata: never its secret, nor the hash of it."""
+    return {"id": item.id, "name": item.name, "scopes": list(item.scopes),
+            "created_at": item.created_at, "expires_at": item.expires_at,
+            "last_used_at": item.last_used_at, "revoked_at": item.revoked_at}
+
+
+def issued_key(item: IssuedKey) -> dict[str, Any]:
+    """A new key with its secret, shown this once."""
+    return {**api_key(item.key), "key": item.token}
 
 
 def page(result: Page[Any], render: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:

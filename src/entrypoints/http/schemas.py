@@ -1,10 +1,10 @@
 """Request and response bodies: strict JSON, unknown fields refused, text a store can hold."""
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from domain.model.rules import INT64_MAX, text_problem
 from domain.tenancy import SLUG_PATTERN
@@ -132,12 +132,52 @@ class TenantPage(Out):
     next_cursor: str | None
 
 
+def _text_only(value: object) -> object:
+    if not isinstance(value, str):
+        raise ValueError("must be an RFC 3339 date-time string")
+    return value
+
+
+# JSON has no date-time type: RFC 3339 strings (only strings) are parsed here
+DateTimeText = Annotated[datetime, BeforeValidator(_text_only), Field(strict=False)]
+KeyName = Annotated[str, StringConstraints(max_length=100), AfterValidator(_storable)]
+Scope = Literal["read", "write"]
+
+
+class ApiKeyIn(Body):
+    """A new key's options, all optional: scopes default to read and write, and the key
+    never expires unless `expires_at` says (in the future, at most 2 years ahead)."""
+
+    name: KeyName = ""
+    scopes: list[Scope] = Field(default=["read", "write"], min_length=1, max_length=2,
+                                description='["read"] or ["read", "write"]')
+    expires_at: DateTimeText | None = None
+
+
+class ApiKeyRoll(Body):
+    expires_in: int = Field(3600, ge=0, le=604_800,
+                            description="seconds the rolled key keeps working (0: none)")
+
+
 class ApiKeyOut(Out):
     id: UUID
-    key: str = Field(description="The secret API key; shown only in this response.")
+    name: str
+    scopes: list[Scope]
     created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None = Field(description="may lag by up to 60 s")
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyOut):
+    key: str = Field(description="The secret API key; shown only in this response.")
+
+
+class ApiKeyPage(Out):
+    items: list[ApiKeyOut]
+    next_cursor: str | None
 
 
 class TenantCreated(Out):
     tenant: TenantOut
-    api_key: ApiKeyOut
+    api_key: ApiKeyCreated

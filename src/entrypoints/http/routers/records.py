@@ -19,6 +19,7 @@ FilterValue = Annotated[Name | None, Query(alias="author", description="exact ma
 IfNoneMatch = Annotated[str | None, Header(description="answer 304 if the ETag still matches")]
 
 AUTH_ERRORS = (401, 422, 503)
+WRITE_ERRORS = (*AUTH_ERRORS, 403)  # 403: a read-only key
 
 
 def cases(request: Request, kind: str) -> dict[str, Any]:
@@ -38,7 +39,7 @@ def record_router(kind: str, path: str, *, create: type, patch: type, out: type,
     router = APIRouter(prefix=path, tags=[tag])
 
     @router.post("", status_code=201, response_model=out, summary=f"Create a {tag[:-1]}",
-                 responses=problem_responses(*AUTH_ERRORS, 409, 413, 415))
+                 responses=problem_responses(*WRITE_ERRORS, 409, 413, 415))
     async def create_record(request: Request, tenant: Tenant, body: create) -> Response:  # type: ignore[valid-type]
         item = await cases(request, kind)["create"](tenant, body.model_dump())
         return one(item, 201, f"{path}/{item.id}")
@@ -80,20 +81,20 @@ def record_router(kind: str, path: str, *, create: type, patch: type, out: type,
         return one(item)
 
     @router.patch("/{record_id}", response_model=out, summary=f"Change some fields of a {tag[:-1]}",
-                  responses=problem_responses(*AUTH_ERRORS, 404, 409, 412, 413, 415))
+                  responses=problem_responses(*WRITE_ERRORS, 404, 409, 412, 413, 415))
     async def patch_record(request: Request, tenant: Tenant, record_id: UUID, body: patch,  # type: ignore[valid-type]
                            if_match: IfMatch = None) -> Response:
         return await change(request, tenant, record_id, body.sent(), if_match)
 
     if put is not None:
         @router.put("/{record_id}", response_model=out, summary=f"Replace a {tag[:-1]}",
-                    responses=problem_responses(*AUTH_ERRORS, 404, 409, 412, 413, 415))
+                    responses=problem_responses(*WRITE_ERRORS, 404, 409, 412, 413, 415))
         async def put_record(request: Request, tenant: Tenant, record_id: UUID, body: put,  # type: ignore[valid-type]
                              if_match: IfMatch = None) -> Response:
             return await change(request, tenant, record_id, body.model_dump(), if_match)
 
     @router.delete("/{record_id}", status_code=204, summary=f"Delete a {tag[:-1]}",
-                   responses=problem_responses(*AUTH_ERRORS, 404, 412))
+                   responses=problem_responses(*WRITE_ERRORS, 404, 412))
     async def delete_record(request: Request, tenant: Tenant, record_id: UUID,
                             if_match: IfMatch = None) -> Response:
         await cases(request, kind)["delete"](

@@ -1,8 +1,9 @@
 """The operator's API: tenants and their keys, behind CATALOG_ADMIN_TOKEN; and /v1/me."""
 
+from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Body, Request, Response
 
 from domain.pagination import DEFAULT_LIMIT
 from entrypoints.http import rendering
@@ -10,7 +11,9 @@ from entrypoints.http.auth import Operator, Tenant
 from entrypoints.http.json import JsonResponse
 from entrypoints.http.problems import problem_responses
 from entrypoints.http.routers.records import Cursor, Limit
-from entrypoints.http.schemas import ApiKeyOut, TenantCreated, TenantIn, TenantOut, TenantPage
+from entrypoints.http.routers.api_keys import key_options
+from entrypoints.http.schemas import (ApiKeyCreated, ApiKeyIn, ApiKeyPage, TenantCreated, TenantIn,
+                                      TenantOut, TenantPage)
 
 router = APIRouter(prefix="/v1/tenants", tags=["operators"], dependencies=[Operator])
 me = APIRouter(tags=["tenancy"])
@@ -32,7 +35,7 @@ async def get_me(request: Request, tenant: Tenant) -> Response:
              responses=problem_responses(*OPERATOR_ERRORS, 409, 413, 415))
 async def create_tenant(request: Request, body: TenantIn) -> Response:
     tenant, key = await _container(request).create_tenant()(body.slug, body.name)
-    return JsonResponse({"tenant": rendering.tenant(tenant), "api_key": rendering.api_key(key)},
+    return JsonResponse({"tenant": rendering.tenant(tenant), "api_key": rendering.issued_key(key)},
                         status_code=201, headers={"Location": f"/v1/tenants/{tenant.id}"})
 
 
@@ -58,12 +61,23 @@ async def delete_tenant(request: Request, tenant_id: UUID) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/{tenant_id}/api-keys", status_code=201, response_model=ApiKeyOut,
+@router.post("/{tenant_id}/api-keys", status_code=201, response_model=ApiKeyCreated,
              summary="Issue a new API key (shown once)",
-             responses=problem_responses(*OPERATOR_ERRORS, 404))
-async def issue_api_key(request: Request, tenant_id: UUID) -> Response:
-    key = await _container(request).issue_api_key()(tenant_id)
-    return JsonResponse(rendering.api_key(key), status_code=201)
+             responses=problem_responses(*OPERATOR_ERRORS, 404, 413, 415))
+async def issue_api_key(request: Request, tenant_id: UUID,
+                        body: Annotated[ApiKeyIn | None, Body()] = None) -> Response:
+    key = await _container(request).issue_api_key()(tenant_id, **key_options(body))
+    return JsonResponse(rendering.issued_key(key), status_code=201)
+
+
+@router.get("/{tenant_id}/api-keys", response_model=ApiKeyPage,
+            summary="List a tenant's API keys (metadata only, revoked keys included)",
+            responses=problem_responses(400, *OPERATOR_ERRORS, 404))
+async def list_api_keys(request: Request, tenant_id: UUID, limit: Limit = DEFAULT_LIMIT,
+                        cursor: Cursor = None) -> Response:
+    result = await _container(request).list_api_keys()(
+        tenant_id, after=rendering.decode_cursor(cursor), limit=limit)
+    return JsonResponse(rendering.page(result, rendering.api_key))
 
 
 @router.delete("/{tenant_id}/api-keys/{key_id}", status_code=204, summary="Revoke an API key",

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Body, Path, Request, Response
 
 from entrypoints.http.auth import Tenant
 from entrypoints.http.problems import problem_responses
-from entrypoints.http.routers.records import AUTH_ERRORS, one, record_router
+from entrypoints.http.routers.records import AUTH_ERRORS, WRITE_ERRORS, one, record_router
 from entrypoints.http.schemas import (Name, UserDefaults, UserFullName, UserIn, UserOut, UserPage,
                                       UserPatch)
 
@@ -25,7 +25,7 @@ async def get_user_by_name(request: Request, tenant: Tenant, name: UserName) -> 
 @by_name.post("/{name:path}", response_model=UserOut, summary="Get or create a user by name",
               description="201 with the new user, or 200 with the existing one, unchanged. "
                           "`full_name` is used only when creating.",
-              responses={**_FOUND_OR_CREATED, **problem_responses(*AUTH_ERRORS, 413, 415)})
+              responses={**_FOUND_OR_CREATED, **problem_responses(*WRITE_ERRORS, 413, 415)})
 async def get_or_create_user(request: Request, tenant: Tenant, name: UserName,
                              body: Annotated[UserDefaults | None, Body()] = None) -> Response:
     full_name = body.full_name if body is not None else ""
@@ -35,7 +35,7 @@ async def get_or_create_user(request: Request, tenant: Tenant, name: UserName,
 
 @by_name.put("/{name:path}", response_model=UserOut, summary="Update or create a user by name",
              description="201 when created, 200 when updated.",
-             responses={**_FOUND_OR_CREATED, **problem_responses(*AUTH_ERRORS, 413, 415)})
+             responses={**_FOUND_OR_CREATED, **problem_responses(*WRITE_ERRORS, 413, 415)})
 async def update_or_create_user(request: Request, tenant: Tenant, name: UserName,
                                 body: UserFullName) -> Response:
     user, created = await request.app.state.container.update_or_create_user()(
