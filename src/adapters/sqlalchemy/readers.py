@@ -35,13 +35,20 @@ async def read_on_driver(engine: AsyncEngine, scope: TransactionScope, tenant_id
         async with engine.connect() as connection:
             driver = (await connection.get_raw_connection()).driver_connection
             assert isinstance(driver, ScopedBeginConnection)
+            finished = False
             try:
                 driver.begin_suffix = scope.begin_sql(tenant_id)
                 async with driver.transaction(readonly=True):
-                    return list(await driver.fetch(sql, *[given[name] for name in names]))
+                    rows = list(await driver.fetch(sql, *[given[name] for name in names]))
+                finished = True
+                return rows
             finally:
                 driver.begin_suffix = None
-                if driver.is_closed() or driver.is_in_transaction():
+                # Interrupted (cancelled, or failed) mid-statement, the driver's view of the
+                # transaction is stale until the server answers: a cancelled BEGIN may have
+                # opened one that asyncpg does not know of yet, and the pool's reset only
+                # rolls back SQLAlchemy's own transactions. Never hand such a connection back.
+                if not finished or driver.is_closed() or driver.is_in_transaction():
                     await connection.invalidate()
 
 
