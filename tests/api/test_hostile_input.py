@@ -188,3 +188,49 @@ async def test_a_crash_is_500_hiding_internals_with_request_id(sqlite_url: str) 
     body = assert_problem(response, 500)
     assert body["request_id"] == "req-42" and response.headers["x-request-id"] == "req-42"
     assert "hunter2" not in response.text and "secret" not in response.text
+
+
+@pytest.mark.parametrize("text", ["a\nb", "abc\n", "\tx", "x\r", "a\x1bb", "a\x7f", "a\x85b"])
+async def test_control_characters_in_names_are_422(api: Api, tenant: Tenant, text: str) -> None:
+    response = await api.request("POST", "/v1/cities", tenant,
+                                 json={"name": text, "population": 1})
+    assert [e["field"] for e in assert_problem(response, 422)["errors"]] == ["name"]
+    response = await api.request("POST", "/v1/users", tenant,
+                                 json={"name": "ok", "full_name": text})
+    assert [e["field"] for e in assert_problem(response, 422)["errors"]] == ["full_name"]
+    assert_problem(await api.request("GET", "/v1/books", tenant, params={"author": text}), 422)
+    quoted = "".join(f"%{ord(c):02X}" if ord(c) < 0x20 or ord(c) == 0x7F else c for c in text)
+    for method in ("GET", "POST", "PUT"):
+        body = {"json": {"full_name": ""}} if method == "PUT" else {}
+        response = await api.request(method, f"/v1/users/by-name/{quoted}", tenant, **body)
+        assert assert_problem(response, 422)["errors"][0]["location"] == "path"
+    assert (await api.request("GET", "/v1/users", tenant)).json()["items"] == []
+
+
+async def test_names_keep_every_other_character(api: Api, tenant: Tenant) -> None:
+    name = "Zoë O'Brien — 東京 🚀 a/b %41"
+    response = await api.request("POST", "/v1/cities", tenant,
+                                 json={"name": name, "population": 1})
+    assert response.status_code == 201 and response.json()["name"] == name
+
+
+async def test_whole_floats_are_integers_fractions_are_not(api: Api, tenant: Tenant) -> None:
+    made = await api.request("POST", "/v1/cities", tenant,
+                             json={"name": "Whole", "population": 594.0})
+    assert made.status_code == 201 and made.json()["population"] == 594
+    assert isinstance(made.json()["population"], int)
+    book = await api.request("POST", "/v1/books", tenant,
+                             json={"name": "n", "author": "a", "release_year": 1.0e3})
+    assert book.status_code == 201 and book.json()["release_year"] == 1000
+    for value in (594.5, "594", True, 1e19, 9.3e18):
+        response = await api.request("POST", "/v1/cities", tenant,
+                                     json={"name": f"n{value}", "population": value})
+        assert [e["field"] for e in assert_problem(response, 422)["errors"]] == ["population"]
+
+
+async def test_get_or_create_by_name_takes_no_body(api: Api, tenant: Tenant) -> None:
+    created = await api.request("POST", "/v1/users/by-name/nobody", tenant)
+    assert created.status_code == 201 and created.json()["full_name"] == ""
+    typed = await api.request("POST", "/v1/users/by-name/nobody", tenant,
+                              headers={"content-type": "application/json"})
+    assert typed.status_code == 200 and typed.json()["id"] == created.json()["id"]
