@@ -38,7 +38,13 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
 
     app = FastAPI(title="tenant-catalog", version=VERSION, lifespan=lifespan,
                   description="Books, cities and users of many tenants, each reached with its "
-                              "own API key. Every error is application/problem+json.")
+                              "own API key. Every error is application/problem+json. Text "
+                              "fields (names, authors, full names) hold no control characters "
+                              "(U+0000-U+001F, U+007F-U+009F): such a value is a 422, in a "
+                              "body, a query or a path. Integer fields accept whole numbers "
+                              "written with a fraction part (594.0). Lists answer {items, "
+                              "next_cursor}; an empty or absent cursor is the first page. "
+                              "GET /v1/cities/biggest answers a bare array.")
     app.state.settings, app.state.container = settings, container
     problems.install(app)
     app.add_middleware(IdempotencyMiddleware, container=container, settings=settings,

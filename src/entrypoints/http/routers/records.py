@@ -95,7 +95,8 @@ def record_router(kind: str, path: str, *, create: type, patch: type, out: type,
                              if_match: IfMatch = None) -> Response:
             return await change(request, tenant, record_id, body.model_dump(), if_match)
 
-    @router.delete("/{record_id:uuid}", name="delete", status_code=204, summary=f"Delete a {tag[:-1]}",
+    @router.delete("/{record_id:uuid}", name="delete", status_code=204,
+                   summary=f"Delete a {tag[:-1]}",
                    responses=problem_responses(*AUTH_ERRORS, 404, 412))
     async def delete_record(request: Request, tenant: Tenant, record_id: UUID,
                             if_match: IfMatch = None) -> Response:

@@ -21,7 +21,8 @@ def _container(request: Request):  # type: ignore[no-untyped-def]
     return request.app.state.container
 
 
-@me.get("/v1/me", name="get", response_model=TenantOut, summary="The tenant the caller's key belongs to",
+@me.get("/v1/me", name="get", response_model=TenantOut,
+        summary="The tenant the caller's key belongs to",
         responses=problem_responses(401, 503))
 async def get_me(request: Request, tenant: Tenant) -> Response:
     return JsonResponse(rendering.tenant(await _container(request).get_tenant()(tenant)))
@@ -51,14 +52,16 @@ async def get_tenant(request: Request, tenant_id: UUID) -> Response:
     return JsonResponse(rendering.tenant(await _container(request).get_tenant()(tenant_id)))
 
 
-@router.delete("/{tenant_id}", name="delete", status_code=204, summary="Delete a tenant and all its data",
+@router.delete("/{tenant_id}", name="delete", status_code=204,
+               summary="Delete a tenant and all its data",
                responses=problem_responses(*OPERATOR_ERRORS, 404))
 async def delete_tenant(request: Request, tenant_id: UUID) -> Response:
     await _container(request).delete_tenant()(tenant_id)
     return Response(status_code=204)
 
 
-@router.post("/{tenant_id}/api-keys", name="issue_api_key", status_code=201, response_model=ApiKeyOut,
+@router.post("/{tenant_id}/api-keys", name="issue_api_key", status_code=201,
+             response_model=ApiKeyOut,
              summary="Issue a new API key (shown once)",
              responses=problem_responses(*OPERATOR_ERRORS, 404))
 async def issue_api_key(request: Request, tenant_id: UUID) -> Response:

@@ -33,7 +33,8 @@ _FOUND_OR_CREATED = {200: {"model": UserOut, "description": "the existing user"}
                      201: {"model": UserOut, "description": "the user, newly created"}}
 
 
-@by_name.get("/{name:name}", name="get_by_name", response_model=UserOut, summary="Get a user by name",
+@by_name.get("/{name:name}", name="get_by_name", response_model=UserOut,
+             summary="Get a user by name",
              responses=problem_responses(*AUTH_ERRORS, 404))
 async def get_user_by_name(request: Request, tenant: Tenant, name: UserName) -> Response:
     return one(await request.app.state.container.get_user_by_name()(tenant, name))
