@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import signal
+import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -12,17 +13,21 @@ from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 import typer
+from pydantic import ValidationError
 
-from domain.errors import DomainError
+from domain.errors import DomainError, Unavailable
+from entrypoints import startup
 from entrypoints.container import Container, dispose
 from entrypoints.http import rendering
 from entrypoints.http.json import dumps
 from entrypoints.logs import configure_logging
 from entrypoints.settings import Settings
 
-app = typer.Typer(help="tenant-catalog: a multi-tenant catalog service.", no_args_is_help=True)
-db = typer.Typer(help="Database schema migrations (Alembic).", no_args_is_help=True)
-tenants = typer.Typer(help="Create, list and delete tenants.", no_args_is_help=True)
+_PLAIN: dict[str, Any] = {"no_args_is_help": True, "add_completion": False,
+                         "pretty_exceptions_enable": False, "rich_markup_mode": None}
+app = typer.Typer(help="tenant-catalog: a multi-tenant catalog service.", **_PLAIN)
+db = typer.Typer(help="Database schema migrations (Alembic).", **_PLAIN)
+tenants = typer.Typer(help="Create, list and delete tenants.", **_PLAIN)
 app.add_typer(db, name="db")
 keys = typer.Typer(help="List, create, revoke and roll a tenant's API keys.", no_args_is_help=True)
 app.add_typer(tenants, name="tenants")
@@ -37,6 +42,24 @@ def _migrate():  # type: ignore[no-untyped-def]
     return migrate
 
 
+def _on_database(work: Callable[[str], Awaitable[T]]) -> T:
+    """Run `work(url)` on the migration URL; a database that cannot be used is a StartupError
+    naming the setting that points at it."""
+    settings = Settings()
+    setting = ("CATALOG_MIGRATION_DATABASE_URL" if settings.migration_database_url
+               else "CATALOG_DATABASE_URL")
+    try:
+        return asyncio.run(work(settings.migration_url))
+    except startup.CONNECTION_ERRORS as error:
+        raise startup.database_problem(setting, error) from None
+
+
+def _migrate_on_start(settings: Settings) -> None:
+    """`db sync` first where the settings ask for it (by default, on SQLite only)."""
+    if settings.migrate_on_start if settings.migrate_on_start is not None else settings.is_sqlite:
+        _on_database(lambda url: _migrate().sync(url))
+
+
 def _echo(data: Any) -> None:
     typer.echo(dumps(data).decode())
 
@@ -44,8 +67,11 @@ def _echo(data: Any) -> None:
 def _with_container(work: Callable[[Container], Awaitable[T]]) -> T:
     """Run `work` against a container whose engine lives only for this command."""
 
+    settings = Settings()
+    _migrate_on_start(settings)
+
     async def run() -> T:
-        container = Container(settings=Settings())
+        container = Container(settings=settings)
         container.init_resources()
         try:
             return await work(container)
@@ -54,22 +80,36 @@ def _with_container(work: Callable[[Container], Awaitable[T]]) -> T:
 
     try:
         return asyncio.run(run())
+    except Unavailable as error:
+        if not _on_database(lambda url: _migrate().is_at_head(url)):
+            raise startup.StartupError("CATALOG_DATABASE_URL: the database's schema is not at "
+                                       "the migrations' head; run `catalog db upgrade`") from None
+        raise startup.StartupError(f"CATALOG_DATABASE_URL: {error}") from None
+    except startup.CONNECTION_ERRORS as error:
+        raise startup.database_problem("CATALOG_DATABASE_URL", error) from None
     except DomainError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
 
 
 @app.command()
-def serve(host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
-          port: Annotated[int | None, typer.Option(help="port to listen on")] = None,
-          workers: Annotated[int | None, typer.Option(help="worker processes")] = None) -> None:
+def serve(host: Annotated[str | None, typer.Option(
+              "--host", metavar="HOST", help="address to listen on",
+              show_default="CATALOG_HOST, else 127.0.0.1")] = None,
+          port: Annotated[int | None, typer.Option(
+              "--port", metavar="PORT", help="port to listen on",
+              show_default="CATALOG_PORT, else 8000")] = None,
+          workers: Annotated[int | None, typer.Option(
+              "--workers", metavar="N", min=1, help="worker processes",
+              show_default="CATALOG_WORKERS, else 1")] = None) -> None:
     """Start the HTTP service (on SQLite, the schema is brought up to date first)."""
     import uvicorn
 
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
-    if settings.migrate_on_start if settings.migrate_on_start is not None else settings.is_sqlite:
-        asyncio.run(_migrate().sync(settings.migration_url))
+    host, port = host or settings.host, port or settings.port
+    startup.check_port_free(host, port)
+    _migrate_on_start(settings)
     workers = workers or settings.workers
     metrics_dir = None  # made here for the workers' metrics, and removed when they are done
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -81,7 +121,7 @@ def serve(host: Annotated[str | None, typer.Option(help="address to listen on")]
         signal.signal(sig, lambda *_: None)
     try:
         uvicorn.run("entrypoints.http.asgi:app_factory", factory=True,
-                    host=host or settings.host, port=port or settings.port, workers=workers,
+                    host=host, port=port, workers=workers,
                     log_level=settings.log_level, access_log=False, log_config=None,
                     proxy_headers=True, server_header=False,
                     timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds))
@@ -97,31 +137,33 @@ def config() -> None:
 
 
 @db.command()
-def upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+def upgrade(revision: Annotated[str, typer.Argument(metavar="[REVISION]")] = "head") -> None:
     """Upgrade the schema to REVISION (default: head)."""
-    asyncio.run(_migrate().upgrade(Settings().migration_url, revision))
+    _on_database(lambda url: _migrate().upgrade(url, revision))
 
 
 @db.command()
-def downgrade(revision: Annotated[str, typer.Argument()]) -> None:
+def downgrade(revision: Annotated[str, typer.Argument(metavar="REVISION")]) -> None:
     """Downgrade the schema to REVISION (`base` removes it all)."""
-    asyncio.run(_migrate().downgrade(Settings().migration_url, revision))
+    _on_database(lambda url: _migrate().downgrade(url, revision))
 
 
 @db.command()
 def current() -> None:
     """Print the schema's current revision."""
-    typer.echo(asyncio.run(_migrate().current(Settings().migration_url)) or "none")
+    typer.echo(_on_database(lambda url: _migrate().current(url)) or "none")
 
 
 @db.command()
 def sync() -> None:
     """Empty database: create the schema and stamp head; otherwise upgrade to head."""
-    asyncio.run(_migrate().sync(Settings().migration_url))
+    _on_database(lambda url: _migrate().sync(url))
 
 
 @tenants.command("create")
-def create_tenant(slug: str, name: Annotated[str | None, typer.Option()] = None) -> None:
+def create_tenant(slug: Annotated[str, typer.Argument(metavar="SLUG", show_default=False)],
+                  name: Annotated[str | None, typer.Option(
+                      "--name", metavar="NAME", show_default="the slug")] = None) -> None:
     """Create a tenant and print it with its first API key (shown only now)."""
     tenant, key = _with_container(lambda c: c.create_tenant()(slug, name))
     _echo({"tenant": rendering.tenant(tenant), "api_key": rendering.issued_key(key)})
@@ -145,7 +187,8 @@ def list_tenants() -> None:
 
 
 @tenants.command("delete")
-def delete_tenant(slug: str) -> None:
+def delete_tenant(slug: Annotated[str, typer.Argument(metavar="SLUG", show_default=False)]
+                  ) -> None:
     """Delete the tenant with this slug and all of its data."""
 
     async def delete(container: Container) -> None:
@@ -226,4 +269,9 @@ def roll_key(key_id: Annotated[str, typer.Argument(help="the key's id")], tenant
 
 
 def main() -> None:
-    app()
+    """The `catalog` program: a settings or startup error is one line on stderr and exit 2."""
+    try:
+        app()
+    except (ValidationError, startup.StartupError, *startup.CONNECTION_ERRORS) as error:
+        typer.echo(f"error: {startup.explain(error)}", err=True)
+        sys.exit(2)

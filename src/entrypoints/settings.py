@@ -1,5 +1,6 @@
 """Settings from CATALOG_* environment variables (and a .env file), built once per process."""
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
@@ -17,12 +18,48 @@ _ASYNC_DRIVERS = {
 }
 
 
+_EXAMPLES = "such as postgresql://user@host/db or sqlite:///catalog.db"
+
+
 def to_async_url(url: str) -> str:
     """Translate a sync SQLAlchemy URL to its async driver (`postgresql://` -> asyncpg)."""
     scheme, sep, rest = url.partition("://")
     if not sep:
-        raise ValueError("must be a URL such as postgresql://user@host/db or sqlite:///file.db")
+        raise ValueError(f"must be a URL {_EXAMPLES}")
     return f"{_ASYNC_DRIVERS.get(scheme.lower(), scheme)}://{rest}"
+
+
+def usable_url(url: str) -> str:
+    """`url` when the service can use it: an async driver that is installed, and for a SQLite
+    file, a directory that exists. Else ValueError saying what is wrong, in one line."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        parsed = make_url(url)
+        dialect = parsed.get_dialect()
+    except ArgumentError:
+        raise ValueError(f"is not a database URL ({_EXAMPLES})") from None
+    except NoSuchModuleError:
+        raise ValueError(f"names a database this service cannot use ({parsed.drivername}): "
+                         "use PostgreSQL or SQLite, " + _EXAMPLES) from None
+    if not getattr(dialect, "is_async", False):
+        raise ValueError(f"names the synchronous driver {parsed.drivername}: use "
+                         "postgresql+asyncpg:// (or postgresql://) or sqlite+aiosqlite:// "
+                         "(or sqlite://)")
+    try:
+        dialect.import_dbapi()
+    except ImportError as error:
+        raise ValueError(f"needs the driver {error.name or parsed.drivername}, which is not "
+                         "installed") from None
+    database = parsed.database or ""
+    if parsed.get_backend_name() == "sqlite" and database not in ("", ":memory:") \
+            and not database.startswith("file:"):
+        directory = Path(database).expanduser().absolute().parent
+        if not directory.is_dir():
+            raise ValueError(f"names a SQLite file in {directory}, a directory that does not "
+                             "exist")
+    return url
 
 
 class Settings(BaseSettings):
@@ -71,7 +108,7 @@ class Settings(BaseSettings):
         30.0, gt=0, description="on SIGTERM, longest wait for requests in flight")
     log_format: Literal["auto", "json", "text"] = "auto"
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = Field(8000, ge=0, le=65535)
     workers: int = Field(1, ge=1)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     echo_sql: bool = False
@@ -85,7 +122,12 @@ class Settings(BaseSettings):
     @field_validator("database_url", mode="after")
     @classmethod
     def _default_database(cls, value: SecretStr | None) -> SecretStr:
-        return value or SecretStr(DEFAULT_DATABASE_URL)
+        return SecretStr(usable_url((value or SecretStr(DEFAULT_DATABASE_URL)).get_secret_value()))
+
+    @field_validator("migration_database_url", mode="after")
+    @classmethod
+    def _usable_migration_database(cls, value: SecretStr | None) -> SecretStr | None:
+        return value and SecretStr(usable_url(value.get_secret_value()))
 
     @property
     def url(self) -> str:
@@ -113,6 +155,11 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.url.startswith("sqlite")
+
+    @staticmethod
+    def variable(field: str) -> str:
+        """The environment variable that sets a field: database_url -> CATALOG_DATABASE_URL."""
+        return f"CATALOG_{field.upper()}"
 
     def masked(self) -> dict[str, object]:
         """The effective settings, with passwords and tokens replaced by ***."""

@@ -78,3 +78,38 @@ async def test_one_log_line_per_request(api: Api, tenant: Tenant,
         assert entry["duration_ms"] >= 0 and entry["method"] == "GET"
     else:
         assert "request_id=log-me-1" in lines[0] and "status=200" in lines[0]
+
+
+def _counter(text: str, method: str, route: str, status_class: str) -> float:
+    prefix = (f'catalog_http_requests_total{{method="{method}",route="{route}",'
+              f'status_class="{status_class}"}} ')
+    return sum(float(line.removeprefix(prefix)) for line in text.splitlines()
+               if line.startswith(prefix))
+
+
+async def test_replays_and_reused_keys_are_logged_and_counted_under_their_route(
+        api: Api, tenant: Tenant) -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("catalog.access")
+    logger.setLevel(logging.INFO)
+    key = {"Idempotency-Key": f"observe-{tenant.id}"}
+    before = (await api.request("GET", "/metrics")).text
+    logger.addHandler(handler)
+    try:
+        for year in (1, 1, 2):  # runs, replays, reused with another body (422)
+            await api.request("POST", "/v1/books", tenant, headers=key,
+                              json={"name": "n", "author": "a", "release_year": year})
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(logging.NOTSET)
+    after = (await api.request("GET", "/metrics")).text
+    entries = [json.loads(line) for line in stream.getvalue().strip().splitlines()]
+    assert [(e["route"], e["status"], e["tenant_id"]) for e in entries] == [
+        ("/v1/books", 201, tenant.id), ("/v1/books", 201, tenant.id),
+        ("/v1/books", 422, tenant.id)]
+    assert _counter(after, "POST", "/v1/books", "2xx") - \
+        _counter(before, "POST", "/v1/books", "2xx") == 2
+    assert _counter(after, "POST", "/v1/books", "4xx") - \
+        _counter(before, "POST", "/v1/books", "4xx") == 1

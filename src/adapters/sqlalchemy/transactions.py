@@ -164,7 +164,9 @@ class Transaction:
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
         try:
-            await self.close()
+            # Cancelled mid-statement, the driver's view of the transaction is stale until the
+            # server answers (a cancelled BEGIN may have opened one it does not know of yet).
+            await self.close(interrupted=exc is not None and not isinstance(exc, Exception))
         except Unavailable:
             if exc is None:
                 raise
@@ -211,19 +213,20 @@ class Transaction:
             else:
                 await self._send("COMMIT")
 
-    async def close(self) -> None:
+    async def close(self, *, interrupted: bool = False) -> None:
         """Roll back whatever was not committed, and give the connection back (or drop it,
-        when it is broken or still inside a transaction)."""
+        when it is broken, still inside a transaction, or was `interrupted` mid-statement)."""
         connection, driver, was_open = self._connection, self._driver, self._open
         self._connection, self._driver, self._open = None, None, False
         if connection is None:
             return
         try:
             with translated():
-                if driver is not None and was_open and not driver.is_closed():
+                if driver is not None and was_open and not interrupted and not driver.is_closed():
                     await driver.execute("ROLLBACK")
         finally:
-            if driver is not None and (driver.is_closed() or driver.is_in_transaction()):
+            if driver is not None and (interrupted or driver.is_closed()
+                                       or driver.is_in_transaction()):
                 await connection.invalidate()  # the pool must not hand it out again
             with translated():
                 await connection.close()

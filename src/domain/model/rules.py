@@ -1,17 +1,26 @@
 """Field rules shared by entities: lengths, ranges and text that a store can hold."""
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from domain.errors import FieldError, InvalidInput
 
 INT64_MAX = 2**63 - 1
+# Text fields (names, authors, full names) hold no control characters: no NUL, tab, newline,
+# escape or C1 control. A name that looks the same as another, or breaks a log line, is refused.
+CONTROL_CHARACTERS = r"\u0000-\u001f\u007f-\u009f"
+TEXT_PATTERN = f"^[^{CONTROL_CHARACTERS}]*$"
+_CONTROL = re.compile(f"[{CONTROL_CHARACTERS}]")
 
 
 def text_problem(value: str) -> str | None:
-    """Why a string cannot be stored as text (NUL bytes, lone surrogates), or None."""
+    """Why a string cannot be stored as text (control characters such as NUL or a newline,
+    lone surrogates), or None."""
     if "\x00" in value:
         return "must not contain NUL characters"
+    if _CONTROL.search(value):
+        return "must not contain control characters (U+0000 to U+001F, U+007F to U+009F)"
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:

@@ -6,9 +6,11 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
 
 from entrypoints.container import Container, dispose
-from entrypoints.http import problems
+from entrypoints.http import problems, response_headers
 from entrypoints.http.idempotency import IdempotencyMiddleware
 from entrypoints.http.idempotency_openapi import document_idempotency
 from entrypoints.http.middleware import EdgeMiddleware
@@ -38,10 +40,17 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
 
     app = FastAPI(title="tenant-catalog", version=VERSION, lifespan=lifespan,
                   description="Books, cities and users of many tenants, each reached with its "
-                              "own API key. Every error is application/problem+json.")
+                              "own API key. Every error is application/problem+json. Text "
+                              "fields (names, authors, full names) hold no control characters "
+                              "(U+0000-U+001F, U+007F-U+009F): such a value is a 422, in a "
+                              "body, a query or a path. Integer fields accept whole numbers "
+                              "written with a fraction part (594.0). Lists answer {items, "
+                              "next_cursor}; an empty or absent cursor is the first page. "
+                              "GET /v1/cities/biggest answers a bare array.")
     app.state.settings, app.state.container = settings, container
     problems.install(app)
-    app.add_middleware(IdempotencyMiddleware, container=container, settings=settings)
+    app.add_middleware(IdempotencyMiddleware, container=container, settings=settings,
+                       routes=app.router.routes)
     app.add_middleware(EdgeMiddleware)  # outside IdempotencyMiddleware: it buffers the body
     app.add_middleware(ObservabilityMiddleware)  # added last: outermost
     for router in (health.router, tenants.me, tenants.router, api_keys.router, books.router,
@@ -55,6 +64,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
 def _openapi(app: FastAPI) -> dict[str, Any]:
     """The generated document, plus the Problem schema every error response refers to."""
     if app.openapi_schema is None:
+        name_operations(app.routes)
         schema = get_openapi(title=app.title, version=app.version, description=app.description,
                              routes=app.routes)
         components = schema.setdefault("components", {}).setdefault("schemas", {})
@@ -65,5 +75,22 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         components["Problem"].pop("$defs", None)
         for name in ("HTTPValidationError", "ValidationError"):
             components.pop(name, None)
-        app.openapi_schema = document_idempotency(schema)
+        app.openapi_schema = response_headers.declare(document_idempotency(schema))
     return app.openapi_schema
+
+
+def name_operations(routes: list[BaseRoute]) -> None:
+    """Give every operation a stable, readable operationId: `<resource>.<route name>`, such as
+    `books.create` or `users.get_by_name` (`service.` for the probes)."""
+    seen: dict[str, APIRoute] = {}
+    for route in routes:
+        if not isinstance(route, APIRoute):
+            continue
+        if route.operation_id is None:
+            segments = route.path_format.strip("/").split("/")
+            resource = segments[1] if segments[0] == "v1" and len(segments) > 1 else "service"
+            route.operation_id = f"{resource}.{route.name}"
+        other = seen.setdefault(route.operation_id, route)
+        if other is not route:
+            raise RuntimeError(f"operationId {route.operation_id} names both {other.path_format} "
+                               f"and {route.path_format}: give one of them another route name")

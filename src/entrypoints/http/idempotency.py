@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 import anyio
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from domain.errors import InvalidCredentials, Unavailable
@@ -48,8 +49,10 @@ def _header(scope: Scope, name: bytes) -> list[str]:
 class IdempotencyMiddleware:
     """Claims the key before the route runs, then records, replays or refuses."""
 
-    def __init__(self, app: ASGIApp, container: Container, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, container: Container, settings: Settings,
+                 routes: list[BaseRoute] | None = None) -> None:
         self.app, self.container, self.settings = app, container, settings
+        self.routes = routes if routes is not None else []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
@@ -59,6 +62,7 @@ class IdempotencyMiddleware:
         if not keys:
             await self.app(scope, receive, send)
             return
+        self._name_route(scope)  # an answer given here is logged and counted under its route
         try:
             scope_id = await self._scope_of(scope)
         except Unavailable as error:
@@ -91,6 +95,12 @@ class IdempotencyMiddleware:
         else:
             await self._run(scope, receive, send, cases, scope_id, keys[0])
 
+    def _name_route(self, scope: Scope) -> None:
+        for route in self.routes:
+            if route.matches(scope)[0] == Match.FULL:
+                scope["route"] = route
+                return
+
     async def _scope_of(self, scope: Scope) -> UUID | None:
         """The operator's scope on /v1/tenants, else the tenant of the caller's API key."""
         authorization = _header(scope, b"authorization")
@@ -101,9 +111,11 @@ class IdempotencyMiddleware:
         if token is None:
             return None
         try:
-            return (await self.container.authenticate()(token)).tenant_id  # type: ignore[no-any-return]
+            tenant_id: UUID = (await self.container.authenticate()(token)).tenant_id
         except InvalidCredentials:
             return None
+        scope.setdefault("state", {})["tenant_id"] = str(tenant_id)
+        return tenant_id
 
     async def _run(self, scope: Scope, receive: Receive, send: Send, cases: IdempotentRequests,
                    scope_id: UUID, key: str) -> None:

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from entrypoints.http.idempotency import HEADER, REPLAYED
+from entrypoints.http.idempotency import HEADER
 from entrypoints.http.problems import problem_responses
 
 PARAMETER = {
@@ -13,15 +13,13 @@ PARAMETER = {
                    "random one (a UUID) per operation.",
     "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
 }
-REPLAYED_HEADER = {"description": "`true` when this answer is the replay of an earlier "
-                                  "request's with the same Idempotency-Key",
-                   "schema": {"type": "string", "enum": ["true"]}}
 ALSO = {"409": "a request with this Idempotency-Key is still running",
         "422": "the Idempotency-Key is malformed, or was first used with another request"}
 
 
 def document_idempotency(schema: dict[str, Any]) -> dict[str, Any]:
-    """Add the header parameter, the replay header and the 409 and 422 answers to each POST."""
+    """Add the header parameter and the 409 and 422 answers to each POST (the replay header is
+    declared with the others, in response_headers)."""
     for path_item in schema.get("paths", {}).values():
         operation = path_item.get("post")
         if operation is None:
@@ -30,9 +28,6 @@ def document_idempotency(schema: dict[str, Any]) -> dict[str, Any]:
         if not any(p.get("name") == HEADER for p in parameters):
             parameters.append(PARAMETER)
         responses = operation.setdefault("responses", {})
-        for status, response in responses.items():
-            if str(status).startswith("2"):
-                response.setdefault("headers", {})[REPLAYED] = REPLAYED_HEADER
         for status, reason in ALSO.items():
             response = responses.setdefault(status, problem_responses(int(status))[int(status)])
             response["description"] = f"{response['description']} (also: {reason})"

@@ -32,8 +32,8 @@ DB_ERRORS = Counter("catalog_db_errors_total", "Database errors, by kind", ["kin
 
 
 def _route_of(scope: Scope) -> str:
-    route = scope.get("route")
-    return getattr(route, "path", None) or "unmatched"
+    route = scope.get("route")  # its template without convertors: /v1/books/{record_id}
+    return getattr(route, "path_format", None) or getattr(route, "path", None) or "unmatched"
 
 
 class ObservabilityMiddleware:

@@ -43,8 +43,9 @@ def encode_cursor(after: UUID) -> str:
 
 
 def decode_cursor(cursor: str | None) -> UUID | None:
-    """The id a cursor continues after; 400 for anything this service did not issue."""
-    if cursor is None:
+    """The id a cursor continues after (None: the first page, also for an empty cursor); 400
+    for anything this service did not issue."""
+    if not cursor:
         return None
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))

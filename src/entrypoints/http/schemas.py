@@ -4,9 +4,10 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field,
+                      StringConstraints)
 
-from domain.model.rules import INT64_MAX, text_problem
+from domain.model.rules import INT64_MAX, TEXT_PATTERN, text_problem
 from domain.tenancy import SLUG_PATTERN
 
 
@@ -17,10 +18,20 @@ def _storable(value: str) -> str:
     return value
 
 
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_storable)]
-FullName = Annotated[str, StringConstraints(max_length=200), AfterValidator(_storable)]
-Year = Annotated[int, Field(ge=-5000, le=9999)]
-Population = Annotated[int, Field(ge=0, le=INT64_MAX)]
+def _whole(value: object) -> object:
+    """JSON Schema counts 594.0 as an integer: so does the service (594.5 stays refused)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+_NO_CONTROLS = Field(json_schema_extra={"pattern": TEXT_PATTERN})
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200), _NO_CONTROLS,
+                 AfterValidator(_storable)]
+FullName = Annotated[str, StringConstraints(max_length=200), _NO_CONTROLS,
+                     AfterValidator(_storable)]
+Year = Annotated[int, Field(ge=-5000, le=9999), BeforeValidator(_whole)]
+Population = Annotated[int, Field(ge=0, le=INT64_MAX), BeforeValidator(_whole)]
 Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN, min_length=3, max_length=63)]
 
 
@@ -35,6 +46,10 @@ class Body(BaseModel):
 
 class Out(BaseModel):
     """Base of response bodies (documentation only: responses are rendered directly)."""
+
+
+class Status(Out):
+    status: str = Field(description="`ok` (alive) or `ready`")
 
 
 class RecordOut(Out):

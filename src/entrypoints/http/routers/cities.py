@@ -15,7 +15,8 @@ from entrypoints.http.schemas import CityIn, CityOut, CityPage, CityPatch
 biggest = APIRouter(prefix="/v1/cities", tags=["cities"])
 
 
-@biggest.get("/biggest", response_model=list[CityOut], summary="The most populated cities",
+@biggest.get("/biggest", name="biggest", response_model=list[CityOut],
+             summary="The most populated cities",
              description="Most populated first; ties by name ascending.",
              responses=problem_responses(*AUTH_ERRORS))
 async def biggest_cities(request: Request, tenant: Tenant,

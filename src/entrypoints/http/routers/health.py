@@ -9,19 +9,21 @@ from entrypoints import lifecycle
 from entrypoints.http.json import JsonResponse
 from entrypoints.http.observability import DB_ERRORS, render_metrics
 from entrypoints.http.problems import problem, problem_responses
+from entrypoints.http.schemas import Status
 
 router = APIRouter(tags=["operations"])
 log = logging.getLogger("catalog.readiness")
 
 
-@router.get("/healthz", summary="Liveness: answers while the process runs",
-            response_model=dict[str, str])
+@router.get("/healthz", name="healthz", summary="Liveness: answers while the process runs",
+            response_model=Status)
 async def healthz() -> Response:
     return JsonResponse({"status": "ok"})
 
 
-@router.get("/readyz", summary="Readiness: the database answers and the schema is at head",
-            response_model=dict[str, str], responses=problem_responses(503))
+@router.get("/readyz", name="readyz",
+            summary="Readiness: the database answers and the schema is at head",
+            response_model=Status, responses=problem_responses(503))
 async def readyz(request: Request) -> Response:
     if lifecycle.draining.is_set():
         return problem(503, "shutting down", headers={"Retry-After": "1"})
@@ -37,7 +39,7 @@ async def readyz(request: Request) -> Response:
     return JsonResponse({"status": "ready"})
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response,
+@router.get("/metrics", name="metrics", summary="Prometheus metrics", response_class=Response,
             responses={200: {"content": {"text/plain": {}}}})
 async def metrics(request: Request) -> Response:
     container = request.app.state.container

@@ -13,7 +13,8 @@ from entrypoints.http.problems import problem_responses
 from entrypoints.http.schemas import Name
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="page size")]
-Cursor = Annotated[str | None, Query(description="`next_cursor` of the previous page")]
+Cursor = Annotated[str | None, Query(description="`next_cursor` of the previous page; empty or "
+                                                "absent: the first page")]
 IfMatch = Annotated[str | None, Header(description="the ETag the record must still have")]
 FilterValue = Annotated[Name | None, Query(alias="author", description="exact match")]
 IfNoneMatch = Annotated[str | None, Header(description="answer 304 if the ETag still matches")]
@@ -38,7 +39,7 @@ def record_router(kind: str, path: str, *, create: type, patch: type, out: type,
     """A router for one record kind; `kind` names the container's dict of its use cases."""
     router = APIRouter(prefix=path, tags=[tag])
 
-    @router.post("", status_code=201, response_model=out, summary=f"Create a {tag[:-1]}",
+    @router.post("", name="create", status_code=201, response_model=out, summary=f"Create a {tag[:-1]}",
                  responses=problem_responses(*WRITE_ERRORS, 409, 413, 415))
     async def create_record(request: Request, tenant: Tenant, body: create) -> Response:  # type: ignore[valid-type]
         item = await cases(request, kind)["create"](tenant, body.model_dump())
@@ -53,18 +54,18 @@ def record_router(kind: str, path: str, *, create: type, patch: type, out: type,
     list_doc = {"response_model": page, "summary": f"List {tag} in creation order",
                 "responses": problem_responses(400, *AUTH_ERRORS)}
     if filter_by is None:
-        @router.get("", **list_doc)
+        @router.get("", name="list", **list_doc)
         async def list_records(request: Request, tenant: Tenant, limit: Limit = DEFAULT_LIMIT,
                                cursor: Cursor = None) -> Response:
             return await list_page(request, tenant, limit, cursor)
     else:
-        @router.get("", **list_doc)
+        @router.get("", name="list", **list_doc)
         async def list_filtered(request: Request, tenant: Tenant, limit: Limit = DEFAULT_LIMIT,
                                 cursor: Cursor = None, match: FilterValue = None) -> Response:
             return await list_page(request, tenant, limit, cursor,
                                    None if match is None else {filter_by: match})
 
-    @router.get("/{record_id}", response_model=out, summary=f"Get a {tag[:-1]}",
+    @router.get("/{record_id:uuid}", name="get", response_model=out, summary=f"Get a {tag[:-1]}",
                 responses={304: {"description": "Not Modified"},
                            **problem_responses(*AUTH_ERRORS, 404)})
     async def get_record(request: Request, tenant: Tenant, record_id: UUID,
@@ -80,20 +81,23 @@ def record_router(kind: str, path: str, *, create: type, patch: type, out: type,
             tenant, record_id, changes, expected_version=rendering.expected_version(if_match))
         return one(item)
 
-    @router.patch("/{record_id}", response_model=out, summary=f"Change some fields of a {tag[:-1]}",
+    @router.patch("/{record_id:uuid}", name="update", response_model=out,
+                  summary=f"Change some fields of a {tag[:-1]}",
                   responses=problem_responses(*WRITE_ERRORS, 404, 409, 412, 413, 415))
     async def patch_record(request: Request, tenant: Tenant, record_id: UUID, body: patch,  # type: ignore[valid-type]
                            if_match: IfMatch = None) -> Response:
         return await change(request, tenant, record_id, body.sent(), if_match)
 
     if put is not None:
-        @router.put("/{record_id}", response_model=out, summary=f"Replace a {tag[:-1]}",
+        @router.put("/{record_id:uuid}", name="replace", response_model=out,
+                    summary=f"Replace a {tag[:-1]}",
                     responses=problem_responses(*WRITE_ERRORS, 404, 409, 412, 413, 415))
         async def put_record(request: Request, tenant: Tenant, record_id: UUID, body: put,  # type: ignore[valid-type]
                              if_match: IfMatch = None) -> Response:
             return await change(request, tenant, record_id, body.model_dump(), if_match)
 
-    @router.delete("/{record_id}", status_code=204, summary=f"Delete a {tag[:-1]}",
+    @router.delete("/{record_id:uuid}", name="delete", status_code=204,
+                   summary=f"Delete a {tag[:-1]}",
                    responses=problem_responses(*WRITE_ERRORS, 404, 412))
     async def delete_record(request: Request, tenant: Tenant, record_id: UUID,
                             if_match: IfMatch = None) -> Response:

@@ -24,13 +24,14 @@ def _container(request: Request):  # type: ignore[no-untyped-def]
     return request.app.state.container
 
 
-@me.get("/v1/me", response_model=TenantOut, summary="The tenant the caller's key belongs to",
+@me.get("/v1/me", name="get", response_model=TenantOut,
+        summary="The tenant the caller's key belongs to",
         responses=problem_responses(401, 503))
 async def get_me(request: Request, tenant: Tenant) -> Response:
     return JsonResponse(rendering.tenant(await _container(request).get_tenant()(tenant)))
 
 
-@router.post("", status_code=201, response_model=TenantCreated,
+@router.post("", name="create", status_code=201, response_model=TenantCreated,
              summary="Create a tenant and its first API key",
              responses=problem_responses(*OPERATOR_ERRORS, 409, 413, 415))
 async def create_tenant(request: Request, body: TenantIn) -> Response:
@@ -39,7 +40,7 @@ async def create_tenant(request: Request, body: TenantIn) -> Response:
                         status_code=201, headers={"Location": f"/v1/tenants/{tenant.id}"})
 
 
-@router.get("", response_model=TenantPage, summary="List tenants in creation order",
+@router.get("", name="list", response_model=TenantPage, summary="List tenants in creation order",
             responses=problem_responses(400, *OPERATOR_ERRORS))
 async def list_tenants(request: Request, limit: Limit = DEFAULT_LIMIT,
                        cursor: Cursor = None) -> Response:
@@ -48,20 +49,22 @@ async def list_tenants(request: Request, limit: Limit = DEFAULT_LIMIT,
     return JsonResponse(rendering.page(result, rendering.tenant))
 
 
-@router.get("/{tenant_id}", response_model=TenantOut, summary="Get a tenant",
+@router.get("/{tenant_id}", name="get", response_model=TenantOut, summary="Get a tenant",
             responses=problem_responses(*OPERATOR_ERRORS, 404))
 async def get_tenant(request: Request, tenant_id: UUID) -> Response:
     return JsonResponse(rendering.tenant(await _container(request).get_tenant()(tenant_id)))
 
 
-@router.delete("/{tenant_id}", status_code=204, summary="Delete a tenant and all its data",
+@router.delete("/{tenant_id}", name="delete", status_code=204,
+               summary="Delete a tenant and all its data",
                responses=problem_responses(*OPERATOR_ERRORS, 404))
 async def delete_tenant(request: Request, tenant_id: UUID) -> Response:
     await _container(request).delete_tenant()(tenant_id)
     return Response(status_code=204)
 
 
-@router.post("/{tenant_id}/api-keys", status_code=201, response_model=ApiKeyCreated,
+@router.post("/{tenant_id}/api-keys", name="issue_api_key", status_code=201,
+             response_model=ApiKeyCreated,
              summary="Issue a new API key (shown once)",
              responses=problem_responses(*OPERATOR_ERRORS, 404, 413, 415))
 async def issue_api_key(request: Request, tenant_id: UUID,
@@ -80,7 +83,8 @@ async def list_api_keys(request: Request, tenant_id: UUID, limit: Limit = DEFAUL
     return JsonResponse(rendering.page(result, rendering.api_key))
 
 
-@router.delete("/{tenant_id}/api-keys/{key_id}", status_code=204, summary="Revoke an API key",
+@router.delete("/{tenant_id}/api-keys/{key_id}", name="revoke_api_key",
+               status_code=204, summary="Revoke an API key",
                responses=problem_responses(*OPERATOR_ERRORS, 404))
 async def revoke_api_key(request: Request, tenant_id: UUID, key_id: UUID) -> Response:
     await _container(request).revoke_api_key()(tenant_id, key_id)
