@@ -3,6 +3,7 @@ no warning) drives every operation: tenant, key, records, If-Match, Idempotency-
 
 import importlib
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -69,7 +70,7 @@ class Calls:
         self.called: set[str] = set()
         for item in document["paths"].values():
             for operation in item.values():
-                tag = operation["tags"][0]
+                tag = re.sub(r"[^a-z0-9]+", "_", operation["tags"][0].lower())  # as generated
                 module = operation["operationId"].replace(".", "_").replace("-", "_")
                 self.modules[operation["operationId"]] = importlib.import_module(
                     f"{PACKAGE}.api.{tag}.{module}")
@@ -107,6 +108,23 @@ def test_a_generated_client_drives_every_operation(base_url: str, generated: Mod
     assert call("me.get", client=tenant).parsed.id == tenant_id
     assert call("tenants.revoke_api_key", tenant_id, made.parsed.api_key.id,
                 client=operator).status_code == 204
+    assert made.parsed.api_key.id in [
+        k.id for k in call("tenants.list_api_keys", tenant_id, client=operator).parsed.items]
+
+    # The tenant's own keys: a read-only one, listed, read, rolled at once, then revoked.
+    mine = call("api-keys.create", client=tenant, body=models.ApiKeyIn(
+        name="dashboard", scopes=[models.ApiKeyInScopesItem("read")]))
+    assert mine.status_code == 201 and mine.headers["Location"] == f"/v1/api-keys/{mine.parsed.id}"
+    reader = generated.AuthenticatedClient(base_url=base_url, token=mine.parsed.key)
+    assert call("me.get", client=reader).parsed.id == tenant_id
+    listed = call("api-keys.list", client=tenant, limit=100).parsed.items
+    assert mine.parsed.id in [k.id for k in listed]
+    assert call("api-keys.get", mine.parsed.id, client=tenant).parsed.name == "dashboard"
+    rolled = call("api-keys.roll", mine.parsed.id, client=tenant,
+                  body=models.ApiKeyRoll(expires_in=0))
+    assert rolled.status_code == 201 and rolled.parsed.name == "dashboard"
+    assert call("me.get", client=reader).status_code == 401  # rolled with no overlap
+    assert call("api-keys.revoke", rolled.parsed.id, client=tenant).status_code == 204
 
     # Books: create (idempotent), list by author and by pages, get, 304, If-Match, put, delete.
     key = str(uuid.uuid4())

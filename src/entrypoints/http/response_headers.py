@@ -40,7 +40,8 @@ def _uses(operation: Operation, scheme: str) -> bool:
 
 
 def _location(path: str, method: str, operation: Operation, status: str) -> bool:
-    return status == "201" and not path.endswith("/api-keys")  # a key has no URL of its own
+    # the operator's new key has no URL of its own; a tenant's is /v1/api-keys/{key_id}
+    return status == "201" and not path.startswith("/v1/tenants/{tenant_id}/api-keys")
 
 
 def _retry_after(path: str, method: str, operation: Operation, status: str) -> bool:
