@@ -60,6 +60,17 @@ class Settings(BaseSettings):
         0.0, ge=0, description="on SIGTERM, answer /readyz 503 this long before closing")
     shutdown_timeout_seconds: float = Field(
         30.0, gt=0, description="on SIGTERM, longest wait for requests in flight")
+    http_max_header_bytes: int = Field(
+        64 * 1024, ge=1024, description="bytes of a request line and its headers, else 431")
+    http_max_header_line_bytes: int = Field(
+        16 * 1024, ge=256, description="bytes of one header line (or the request target)")
+    http_max_headers: int = Field(100, ge=1, description="headers in one request, else 431")
+    http_header_timeout: float = Field(
+        10.0, gt=0, description="seconds for a request's headers to arrive, else 408 and close")
+    http_body_timeout: float = Field(
+        30.0, gt=0, description="seconds for a request's body to arrive whole, else 408 and close")
+    metrics_token: SecretStr | None = Field(
+        None, description="when set, /metrics answers only `Authorization: Bearer <token>`")
     log_format: Literal["auto", "json", "text"] = "auto"
     host: str = "127.0.0.1"
     port: int = 8000
@@ -102,4 +113,5 @@ class Settings(BaseSettings):
             shown[name] = secret and make_url(secret.get_secret_value()).render_as_string(
                 hide_password=True)
         shown["admin_token"] = "***" if self.admin_token else None
+        shown["metrics_token"] = "***" if self.metrics_token else None
         return shown

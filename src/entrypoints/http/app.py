@@ -13,7 +13,7 @@ from entrypoints.http.idempotency import IdempotencyMiddleware
 from entrypoints.http.idempotency_openapi import document_idempotency
 from entrypoints.http.middleware import EdgeMiddleware
 from entrypoints.http.observability import ObservabilityMiddleware
-from entrypoints.http.routers import books, cities, health, tenants, users
+from entrypoints.http.routers import books, cities, docs, health, tenants, users
 from entrypoints.purging import purging
 from entrypoints.settings import Settings
 
@@ -35,6 +35,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             await dispose(container)
 
     app = FastAPI(title="tenant-catalog", version=VERSION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None, redirect_slashes=False,
                   description="Books, cities and users of many tenants, each reached with its "
                               "own API key. Every error is application/problem+json.")
     app.state.settings, app.state.container = settings, container
@@ -42,7 +43,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.add_middleware(IdempotencyMiddleware, container=container, settings=settings)
     app.add_middleware(EdgeMiddleware)  # outside IdempotencyMiddleware: it buffers the body
     app.add_middleware(ObservabilityMiddleware)  # added last: outermost
-    for router in (health.router, tenants.me, tenants.router, books.router, cities.biggest,
+    for router in (docs.router, health.router, tenants.me, tenants.router, books.router, cities.biggest,
                    cities.router, users.by_name, users.router):
         app.router.routes.extend(router.routes)  # flat: one lookup per route, no wrappers
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
