@@ -97,7 +97,8 @@ class Container(containers.DeclarativeContainer):
     idempotency_cipher = providers.Singleton(AesGcmIdempotencyCipher)
     idempotent_requests = providers.Singleton(
         idempotency_cases.IdempotentRequests, idempotency_store, idempotency_cipher, clock,
-        providers.Callable(lambda s: s.idempotency_ttl_seconds, settings))
+        providers.Callable(lambda s: s.idempotency_ttl_seconds, settings),
+        providers.Callable(lambda s: s.idempotency_lease_seconds, settings))
     purge_idempotency_keys = providers.Singleton(
         idempotency_cases.PurgeExpiredIdempotencyKeys, idempotency_store, clock)
 

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     key_cache_ttl: float = Field(30.0, ge=0, le=60, description="seconds a resolved key is trusted")
     idempotency_ttl_seconds: float = Field(
         86_400, gt=0, description="seconds an Idempotency-Key's first answer is replayed")
+    idempotency_lease_seconds: float = Field(
+        10, gt=0, description="seconds an Idempotency-Key's claim outlives its request's "
+                              "last sign of life (renewed while the request runs)")
     idempotency_purge_interval_seconds: float = Field(
         300, gt=0, description="seconds between sweeps that delete expired idempotency keys")
     migrate_on_start: bool | None = Field(
