@@ -42,7 +42,8 @@ class Settings(BaseSettings):
     pool_max_overflow: int = Field(0, ge=0)
     pool_timeout: float = Field(5.0, gt=0, description="seconds to wait for a pooled connection")
     pool_recycle: int = Field(1800, description="seconds before a connection is replaced")
-    pool_pre_ping: bool = False
+    pool_pre_ping: bool = Field(
+        True, description="test each connection as it leaves the pool (a dead one is replaced)")
     statement_timeout_ms: int = Field(15_000, ge=0)
     lock_timeout_ms: int = Field(5_000, ge=0)
     idle_in_transaction_timeout_ms: int = Field(30_000, ge=0)
