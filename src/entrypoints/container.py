@@ -29,7 +29,8 @@ def _engine(settings: Settings) -> Iterator[AsyncEngine]:
     yield create_engine(
         settings.url, pool_size=settings.pool_size, max_overflow=settings.pool_max_overflow,
         pool_timeout=settings.pool_timeout, pool_recycle=settings.pool_recycle,
-        pool_pre_ping=settings.pool_pre_ping, pgbouncer=settings.pgbouncer,
+        pool_pre_ping=settings.pool_pre_ping,
+        pre_ping_idle_seconds=settings.pool_pre_ping_idle_seconds, pgbouncer=settings.pgbouncer,
         sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms, echo=settings.echo_sql)
 
 

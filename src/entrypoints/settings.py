@@ -43,7 +43,10 @@ class Settings(BaseSettings):
     pool_timeout: float = Field(5.0, gt=0, description="seconds to wait for a pooled connection")
     pool_recycle: int = Field(1800, description="seconds before a connection is replaced")
     pool_pre_ping: bool = Field(
-        True, description="test each connection as it leaves the pool (a dead one is replaced)")
+        True, description="test connections as they leave the pool (a dead one is replaced)")
+    pool_pre_ping_idle_seconds: float = Field(
+        1.0, ge=0, description="with pre-ping, test only connections idle longer than this "
+                               "(0: every checkout)")
     statement_timeout_ms: int = Field(15_000, ge=0)
     lock_timeout_ms: int = Field(5_000, ge=0)
     idle_in_transaction_timeout_ms: int = Field(30_000, ge=0)

@@ -24,6 +24,7 @@ LEASE = 1.0              # CATALOG_IDEMPOTENCY_LEASE_SECONDS for these servers
 LOOPS = 16
 MAX_PER_LOOP = 500
 LOAD_SECONDS = 20.0
+IDLE = 1.5              # > CATALOG_POOL_PRE_PING_IDLE_SECONDS (1 by default)
 RETRY_DEADLINE = 15.0    # the longest a key may answer "still running" after the crash
 SERVICE = {"pool_timeout": 2, "statement_timeout_ms": 3000, "lock_timeout_ms": 2000,
            "readiness_timeout": 1, "idempotency_lease_seconds": LEASE, "pool_size": 4}
@@ -183,6 +184,7 @@ async def test_the_first_request_of_each_kind_after_a_fast_restart_succeeds(
             assert {r.status_code for r in warm} == {200}
 
             await asyncio.to_thread(private_server.restart, "fast")
+            await asyncio.sleep(IDLE)  # the service idle for longer than its pre-ping threshold
 
             firsts = [
                 await client.get("/v1/me"),

@@ -63,5 +63,22 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         components["Problem"].pop("$defs", None)
         for name in ("HTTPValidationError", "ValidationError"):
             components.pop(name, None)
-        app.openapi_schema = document_idempotency(schema)
+        app.openapi_schema = _link_created_records(document_idempotency(schema))
     return app.openapi_schema
+
+
+def _link_created_records(schema: dict[str, Any]) -> dict[str, Any]:
+    """OpenAPI links from each create (201) to the operations on the record it made."""
+    paths = schema.get("paths", {})
+    for path, operations in paths.items():
+        created = operations.get("post", {}).get("responses", {}).get("201")
+        one = paths.get(f"{path}/{{record_id}}")
+        if created is None or one is None:
+            continue
+        pointer = f"{path}/{{record_id}}".replace("~", "~0").replace("/", "~1")
+        created["links"] = {
+            f"{method.capitalize()}Created": {
+                "operationRef": f"#/paths/{pointer}/{method}",
+                "parameters": {"record_id": "$response.body#/id"}}
+            for method in ("get", "patch", "put", "delete") if method in one}
+    return schema
