@@ -11,8 +11,8 @@ rounds alternate A B A B. Reported:
   meanwhile another tenant's GET /v1/me latency, and the server's peak RSS;
 - a slowloris: one connection sending a header byte every 0.5 s: how long the server holds it
   (at most 60 s);
-- pre-ping: CATALOG_POOL_PRE_PING false against true on a throwaway PostgreSQL, GET
-  /v1/cities/biggest, service CPU per request and requests/s.
+- pre-ping: off, on every checkout, and on after a second idle (the default), on a
+  throwaway PostgreSQL, GET /v1/cities/biggest, service CPU per request and requests/s.
 Every loop is bounded by count and time; every process is stopped by PID."""
 
 from __future__ import annotations
@@ -231,7 +231,11 @@ def preping_ab(args: argparse.Namespace, directory: Path) -> dict[str, object]:
     sys.path.insert(0, str(ROOT))
     from tests.support.postgres import throwaway_postgres
 
-    cells: dict[str, dict[str, list[float]]] = {"off": {}, "on": {}}
+    variants = {"off": {"CATALOG_POOL_PRE_PING": "false"},
+                "every checkout": {"CATALOG_POOL_PRE_PING": "true",
+                                   "CATALOG_POOL_PRE_PING_IDLE_SECONDS": "0"},
+                "after 1 s idle (default)": {"CATALOG_POOL_PRE_PING": "true"}}
+    cells: dict[str, dict[str, list[float]]] = {name: {} for name in variants}
     with throwaway_postgres(private=True) as pg:
         pg.create_database("preping")
         url = pg.url("preping").replace("postgresql+asyncpg://", "postgresql://")
@@ -239,7 +243,7 @@ def preping_ab(args: argparse.Namespace, directory: Path) -> dict[str, object]:
                        timeout=120)
         for _ in range(args.rounds):
             for name in cells:
-                env = env_for(url, CATALOG_POOL_PRE_PING=str(name == "on").lower())
+                env = env_for(url, **variants[name])
                 server = Server(PROTOCOLS["B"], env, directory)
                 try:
                     key = new_tenant(server.base)
@@ -263,9 +267,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--skip-preping", action="store_true")
+    parser.add_argument("--only-preping", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-hostile-") as work:
-        result = {"guard": guard_ab(args, Path(work))}
+        result: dict[str, object] = {} if args.only_preping else {"guard": guard_ab(args, Path(work))}
         if not args.skip_preping:
             result["preping"] = preping_ab(args, Path(work))
     print(json.dumps(result, indent=2))
