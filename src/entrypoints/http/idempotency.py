@@ -136,20 +136,28 @@ class IdempotencyMiddleware:
                                   SavedResponse(status, headers, b"".join(chunks)))
             await send(message)
 
-        renewing = asyncio.create_task(_keep_claim(cases, scope_id, key))
+        done = asyncio.Event()
+        renewing = asyncio.create_task(_keep_claim(cases, scope_id, key, done))
         try:
             await self.app(scope, receive, capture)
         finally:
-            renewing.cancel()
+            done.set()  # never cancelled mid-transaction: a renewal under way finishes first
+            with anyio.CancelScope(shield=True):
+                await renewing
             if not settled:  # an exception, a cancellation, or no answer at all
                 with anyio.CancelScope(shield=True):
                     await _release(cases, scope_id, key)
 
 
-async def _keep_claim(cases: IdempotentRequests, scope_id: UUID, key: str) -> None:
-    """Renew the claim every third of its lease while the request runs (cancelled after)."""
+async def _keep_claim(cases: IdempotentRequests, scope_id: UUID, key: str,
+                      done: asyncio.Event) -> None:
+    """Renew the claim every third of its lease until the request is done."""
     while True:
-        await asyncio.sleep(cases.lease_seconds / 3)
+        try:
+            await asyncio.wait_for(done.wait(), cases.lease_seconds / 3)
+            return
+        except TimeoutError:
+            pass
         try:
             await cases.renew(scope_id, key)
         except Exception:  # noqa: BLE001 - the next renewal tries again; the lease bounds it

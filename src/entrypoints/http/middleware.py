@@ -54,7 +54,7 @@ class EdgeMiddleware:
         added = [(b"x-request-id", request_id.encode()), _NOSNIFF]
         if scope["path"].startswith(_PRIVATE_PREFIX):
             added.append(_NO_STORE)
-        head = scope["method"] == "HEAD"
+        head, original = scope["method"] == "HEAD", scope
         if head:  # routed as GET; the body is dropped here (the server drops it too)
             scope = {**scope, "method": "GET"}
 
@@ -78,7 +78,11 @@ class EdgeMiddleware:
                 await problem(status, detail, errors=errors)(scope, receive, send_with_id)
                 return
             receive = rejection
-        await self.app(scope, receive, send_with_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            if head and "route" in scope:  # for the metrics and the log line
+                original["route"] = scope["route"]
 
     async def _read_body(self, scope: Scope, receive: Receive,
                          headers: dict[bytes, bytes]) -> Receive | tuple[int, str]:
