@@ -231,12 +231,18 @@ class IdempotencyStore(Protocol):
         """Claim the key for this request, race-free among concurrent callers.
 
         Started when the key is new or its record expired (it is then in progress until
-        complete() or abandon()); else Mismatch for another request_hash, InProgress while
-        the first request runs, or the StoredAnswer. An in-progress record is never taken
-        over before it expires."""
+        complete() or abandon(), for `ttl_seconds`: the claim's lease, which renew()
+        extends); else Mismatch for another request_hash, InProgress while the first
+        request runs, or the StoredAnswer. An in-progress record is never taken over before
+        it expires. A tenant's scope that names no tenant is NotFound, and writes nothing."""
 
-    async def complete(self, scope_id: UUID, key_hash: str, status: int, sealed: bytes) -> None:
-        """Record the answer of the request in progress under this key."""
+    async def renew(self, scope_id: UUID, key_hash: str, *, expires_at: datetime) -> None:
+        """Extend the lease of the claim in progress under this key (an answered one stays)."""
+
+    async def complete(self, scope_id: UUID, key_hash: str, status: int, sealed: bytes, *,
+                       expires_at: datetime | None = None) -> None:
+        """Record the answer of the request in progress under this key, kept until
+        `expires_at` (None: the claim's own expiry)."""
 
     async def abandon(self, scope_id: UUID, key_hash: str) -> None:
         """Forget the record while it is in progress, so that a retry runs the request again."""

@@ -105,6 +105,8 @@ def serve(host: Annotated[str | None, typer.Option(
     """Start the HTTP service (on SQLite, the schema is brought up to date first)."""
     import uvicorn
 
+    from entrypoints.http.protocol import Limits, bounded_protocol
+
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
     host, port = host or settings.host, port or settings.port
@@ -123,7 +125,10 @@ def serve(host: Annotated[str | None, typer.Option(
         uvicorn.run("entrypoints.http.asgi:app_factory", factory=True,
                     host=host, port=port, workers=workers,
                     log_level=settings.log_level, access_log=False, log_config=None,
-                    proxy_headers=True, server_header=False,
+                    proxy_headers=True, server_header=False, http=bounded_protocol(Limits(
+                        settings.http_max_header_bytes, settings.http_max_header_line_bytes,
+                        settings.http_max_headers, settings.http_header_timeout,
+                        settings.http_body_timeout)),
                     timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds))
     finally:
         if metrics_dir is not None:

@@ -36,7 +36,9 @@ def _engine(settings: Settings) -> Iterator[AsyncEngine]:
     yield create_engine(
         settings.url, pool_size=settings.pool_size, max_overflow=settings.pool_max_overflow,
         pool_timeout=settings.pool_timeout, pool_recycle=settings.pool_recycle,
-        pool_pre_ping=settings.pool_pre_ping, pgbouncer=settings.behind_pgbouncer,
+        pool_pre_ping=settings.pool_pre_ping,
+        pre_ping_idle_seconds=settings.pool_pre_ping_idle_seconds,
+        pgbouncer=settings.behind_pgbouncer,
         sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms, echo=settings.echo_sql)
 
 
@@ -113,7 +115,8 @@ class Container(containers.DeclarativeContainer):
     idempotency_cipher = providers.Singleton(AesGcmIdempotencyCipher)
     idempotent_requests = providers.Singleton(
         idempotency_cases.IdempotentRequests, idempotency_store, idempotency_cipher, clock,
-        providers.Callable(lambda s: s.idempotency_ttl_seconds, settings))
+        providers.Callable(lambda s: s.idempotency_ttl_seconds, settings),
+        providers.Callable(lambda s: s.idempotency_lease_seconds, settings))
     purge_idempotency_keys = providers.Singleton(
         idempotency_cases.PurgeExpiredIdempotencyKeys, idempotency_store, clock)
 

@@ -79,7 +79,11 @@ class Settings(BaseSettings):
     pool_max_overflow: int = Field(0, ge=0)
     pool_timeout: float = Field(5.0, gt=0, description="seconds to wait for a pooled connection")
     pool_recycle: int = Field(1800, description="seconds before a connection is replaced")
-    pool_pre_ping: bool = False
+    pool_pre_ping: bool = Field(
+        True, description="test connections as they leave the pool (a dead one is replaced)")
+    pool_pre_ping_idle_seconds: float = Field(
+        1.0, ge=0, description="with pre-ping, test only connections idle longer than this "
+                               "(0: every checkout)")
     statement_timeout_ms: int = Field(15_000, ge=0)
     lock_timeout_ms: int = Field(5_000, ge=0)
     idle_in_transaction_timeout_ms: int = Field(30_000, ge=0)
@@ -97,6 +101,9 @@ class Settings(BaseSettings):
         description="seconds between polls of the key event log (revocations, deleted tenants)")
     idempotency_ttl_seconds: float = Field(
         86_400, gt=0, description="seconds an Idempotency-Key's first answer is replayed")
+    idempotency_lease_seconds: float = Field(
+        10, gt=0, description="seconds an Idempotency-Key's claim outlives its request's "
+                              "last sign of life (renewed while the request runs)")
     idempotency_purge_interval_seconds: float = Field(
         300, gt=0, description="seconds between sweeps that delete expired idempotency keys")
     migrate_on_start: bool | None = Field(
@@ -106,6 +113,17 @@ class Settings(BaseSettings):
         0.0, ge=0, description="on SIGTERM, answer /readyz 503 this long before closing")
     shutdown_timeout_seconds: float = Field(
         30.0, gt=0, description="on SIGTERM, longest wait for requests in flight")
+    http_max_header_bytes: int = Field(
+        64 * 1024, ge=1024, description="bytes of a request line and its headers, else 431")
+    http_max_header_line_bytes: int = Field(
+        16 * 1024, ge=256, description="bytes of one header line (or the request target)")
+    http_max_headers: int = Field(100, ge=1, description="headers in one request, else 431")
+    http_header_timeout: float = Field(
+        10.0, gt=0, description="seconds for a request's headers to arrive, else 408 and close")
+    http_body_timeout: float = Field(
+        30.0, gt=0, description="seconds for a request's body to arrive whole, else 408 and close")
+    metrics_token: SecretStr | None = Field(
+        None, description="when set, /metrics answers only `Authorization: Bearer <token>`")
     log_format: Literal["auto", "json", "text"] = "auto"
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
@@ -171,4 +189,5 @@ class Settings(BaseSettings):
             shown[name] = secret and make_url(secret.get_secret_value()).render_as_string(
                 hide_password=True)
         shown["admin_token"] = "***" if self.admin_token else None
+        shown["metrics_token"] = "***" if self.metrics_token else None
         return shown

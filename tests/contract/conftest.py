@@ -5,6 +5,7 @@ its own tenants, so the databases (shared by the whole session) need no cleanup.
 legs use `sqlite_url` and `pg_url` from tests/conftest.py: databases at the migrations' head."""
 
 from collections.abc import AsyncIterator, Callable
+import dataclasses
 from dataclasses import dataclass
 
 import pytest
@@ -41,9 +42,11 @@ class UowFactories:
     def is_sql(self) -> bool:
         return self.name != "memory"
 
-    async def new_tenant(self) -> Tenant:
+    async def new_tenant(self, tenant_id: TenantId | None = None) -> Tenant:
         """A committed tenant with a unique slug: the owner that tenant tables refer to."""
         tenant = Tenant.create(f"contract-{new_id().hex}", "Contract test", utcnow())
+        if tenant_id is not None:
+            tenant = dataclasses.replace(tenant, id=tenant_id)
         async with self.operator() as uow:
             await uow.tenants.add(tenant)
             await uow.commit()

@@ -7,10 +7,12 @@ import asyncio
 from datetime import datetime, timedelta
 from uuid import UUID, uuid4
 
+from domain.errors import NotFound
 from domain.idempotency import (OPERATOR_SCOPE, InProgress, Mismatch, PurgeBatch, Started,
                                 StoredAnswer)
 from domain.model import Tenant
 from domain.ports import IdempotencyStore
+from domain.tenancy import TenantId
 from tests.contract.conftest import UowFactories
 from tests.contract.helpers import utcnow
 
@@ -109,7 +111,10 @@ async def test_concurrent_takeovers_of_an_expired_record_start_once(
 async def exists(store: IdempotencyStore, scope: UUID, k: str, when: datetime) -> bool:
     """Whether the record (claimed for request "r", alive at `when`) is still there: asking
     at that moment finds it, or finds nothing and claims the key anew (then released)."""
-    claim = await store.begin(scope, k, "r", now=when, ttl_seconds=TTL)
+    try:
+        claim = await store.begin(scope, k, "r", now=when, ttl_seconds=TTL)
+    except NotFound:  # the scope's tenant is gone, and so is the record
+        return False
     if claim == Started():
         await store.abandon(scope, k)
         return False
@@ -140,6 +145,8 @@ async def test_purge_resumes_where_the_last_batch_ended(uow_factories: UowFactor
     store, past = uow_factories.idempotency, utcnow() - timedelta(hours=2)
     # scopes after every other one in the shared databases, so that only these are in reach
     scopes = sorted(UUID(f"ffffffff-ffff-4fff-bfff-{uuid4().hex[:12]}") for _ in range(3))
+    for scope in scopes:
+        await uow_factories.new_tenant(TenantId(scope))
     for scope in scopes:
         for _ in range(2):
             assert await store.begin(scope, key(), "r", now=past, ttl_seconds=60) == Started()
@@ -173,3 +180,42 @@ async def test_deleting_a_tenant_without_commit_keeps_its_records(
     async with uow_factories.operator() as uow:
         assert await uow.tenants.delete(tenant.id)
     assert await exists(store, tenant.id, k, now)
+
+
+async def test_no_record_is_written_for_a_missing_tenant(uow_factories: UowFactories,
+                                                         tenant: Tenant) -> None:
+    store, now, k = uow_factories.idempotency, utcnow(), key()
+    async with uow_factories.operator() as uow:
+        assert await uow.tenants.delete(tenant.id)
+        await uow.commit()
+    for _ in range(2):  # and a second try finds nothing left by the first
+        try:
+            await store.begin(tenant.id, k, "r", now=now, ttl_seconds=TTL)
+        except NotFound:
+            pass
+        else:
+            raise AssertionError("a claim was made for a tenant that does not exist")
+    missing = TenantId(uuid4())
+    try:
+        await store.begin(missing, k, "r", now=now, ttl_seconds=TTL)
+    except NotFound:
+        pass
+    else:
+        raise AssertionError("a claim was made for a tenant that never existed")
+    assert await store.begin(OPERATOR_SCOPE, k, "r", now=now, ttl_seconds=TTL) == Started()
+
+
+async def test_a_claim_lapses_after_its_lease_unless_renewed(uow_factories: UowFactories,
+                                                            tenant: Tenant) -> None:
+    store, now = uow_factories.idempotency, utcnow()
+    lapsed, renewed = key(), key()
+    for k in (lapsed, renewed):
+        assert await store.begin(tenant.id, k, "r", now=now, ttl_seconds=10) == Started()
+    await store.renew(tenant.id, renewed, expires_at=now + timedelta(seconds=30))
+    later = now + timedelta(seconds=20)
+    assert await store.begin(tenant.id, lapsed, "r", now=later, ttl_seconds=10) == Started()
+    assert await store.begin(tenant.id, renewed, "r", now=later, ttl_seconds=10) == InProgress()
+    await store.complete(tenant.id, renewed, 201, b"answer", expires_at=now + timedelta(hours=1))
+    await store.renew(tenant.id, renewed, expires_at=now)  # an answered record keeps its expiry
+    assert await store.begin(tenant.id, renewed, "r", now=now + timedelta(minutes=30),
+                             ttl_seconds=10) == StoredAnswer(201, b"answer")

@@ -50,9 +50,22 @@ def test_hashes_hide_the_key_and_depend_on_scope_and_request() -> None:
                 CIPHER.request_hash(scope, "k", [b"POST", b"/v1/book", b"s", b"{}"])}) == 5
 
 
+class _EveryTenant(dict):  # type: ignore[type-arg]
+    """A tenants table in which every scope these tests make up exists."""
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+
+def open_store() -> MemoryStore:
+    store = MemoryStore()
+    store.tables["tenants"] = _EveryTenant()
+    return store
+
+
 @pytest.fixture
 def requests_(clock: SteppingClock) -> IdempotentRequests:
-    return IdempotentRequests(MemoryIdempotencyStore(MemoryStore()), CIPHER, clock, 60)
+    return IdempotentRequests(MemoryIdempotencyStore(open_store()), CIPHER, clock, 60)
 
 
 async def test_use_case_replays_until_the_key_expires(requests_: IdempotentRequests,
@@ -69,7 +82,7 @@ async def test_use_case_replays_until_the_key_expires(requests_: IdempotentReque
 
 
 async def test_purge_use_case_deletes_in_batches(clock: SteppingClock) -> None:
-    store = MemoryIdempotencyStore(MemoryStore())
+    store = MemoryIdempotencyStore(open_store())
     requests = IdempotentRequests(store, CIPHER, clock, 60)
     for scope in (uuid4(), uuid4(), OPERATOR_SCOPE):
         for n in range(3):
@@ -226,3 +239,35 @@ async def test_the_background_purge_survives_failures_and_stops_cleanly(
             await asyncio.sleep(0.01)
     assert task.cancelled()
     assert "deleting expired idempotency keys failed" in caplog.text
+
+
+async def test_a_running_request_renews_its_claim_and_a_dead_one_lapses() -> None:
+    """On the real clock, with a lease of 1 s: a request running for several leases keeps
+    its key (retries get 409), while a claim nobody renews is free again after its lease."""
+    from adapters.clock import SystemClock
+
+    lease = 1.0
+    requests = IdempotentRequests(MemoryIdempotencyStore(open_store()), CIPHER, SystemClock(),
+                                  60, lease_seconds=lease)
+    started, finish = asyncio.Event(), asyncio.Event()
+
+    async def slow(scope: Any, receive: Any, send: Any) -> None:
+        started.set()
+        await finish.wait()
+        await app_answering(201, [])(scope, receive, send)
+
+    middleware = middleware_for(slow, requests)
+    first = asyncio.create_task(call(middleware))
+    await started.wait()
+    for _ in range(3):  # three leases: the claim is renewed all along
+        await asyncio.sleep(lease)
+        assert (await call(middleware))[0] == 409
+    finish.set()
+    assert (await first)[0] == 201
+    assert (await call(middleware))[1]["idempotent-replayed"] == "true"
+
+    dead = [b"POST", b"/v1/books", b"", b"{}"]
+    assert await requests.begin(OPERATOR_SCOPE, "dead", dead) == Started()  # never settled
+    assert await requests.begin(OPERATOR_SCOPE, "dead", dead) == InProgress()
+    await asyncio.sleep(lease * 1.5)
+    assert await requests.begin(OPERATOR_SCOPE, "dead", dead) == Started()

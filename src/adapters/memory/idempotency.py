@@ -5,7 +5,8 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from adapters.memory.store import MemoryStore
-from domain.idempotency import Claim, InProgress, Mismatch, PurgeBatch, Started, StoredAnswer
+from domain.errors import NotFound
+from domain.idempotency import OPERATOR_SCOPE, Claim, InProgress, Mismatch, PurgeBatch, Started, StoredAnswer
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,8 @@ class MemoryIdempotencyStore:
     async def begin(self, scope_id: UUID, key_hash: str, request_hash: str, *, now: datetime,
                     ttl_seconds: float) -> Claim:
         async with self._store.lock:
+            if scope_id != OPERATOR_SCOPE and scope_id not in self._store.tables["tenants"]:
+                raise NotFound("tenant", scope_id)
             row = self._rows.get((scope_id, key_hash))
             if row is None or row.expires_at < now:
                 self._rows[(scope_id, key_hash)] = _Record(
@@ -42,11 +45,19 @@ class MemoryIdempotencyStore:
                 return InProgress()
             return StoredAnswer(row.status, row.sealed)
 
-    async def complete(self, scope_id: UUID, key_hash: str, status: int, sealed: bytes) -> None:
+    async def renew(self, scope_id: UUID, key_hash: str, *, expires_at: datetime) -> None:
         async with self._store.lock:
             row = self._rows.get((scope_id, key_hash))
             if row is not None and row.status is None:
-                self._rows[(scope_id, key_hash)] = replace(row, status=status, sealed=sealed)
+                self._rows[(scope_id, key_hash)] = replace(row, expires_at=expires_at)
+
+    async def complete(self, scope_id: UUID, key_hash: str, status: int, sealed: bytes, *,
+                       expires_at: datetime | None = None) -> None:
+        async with self._store.lock:
+            row = self._rows.get((scope_id, key_hash))
+            if row is not None and row.status is None:
+                self._rows[(scope_id, key_hash)] = replace(
+                    row, status=status, sealed=sealed, expires_at=expires_at or row.expires_at)
 
     async def abandon(self, scope_id: UUID, key_hash: str) -> None:
         async with self._store.lock:

@@ -15,9 +15,11 @@ from sqlalchemy import delete, select, tuple_, update
 from adapters.sqlalchemy.errors import translated
 from adapters.sqlalchemy.repositories import dialect_insert
 from adapters.sqlalchemy.tables import idempotency_keys as t
+from adapters.sqlalchemy.tables import tenants
 from adapters.sqlalchemy.transactions import Transaction, Transactions
-from domain.errors import Unavailable
-from domain.idempotency import Claim, InProgress, Mismatch, PurgeBatch, Started, StoredAnswer
+from domain.errors import NotFound, Unavailable
+from domain.idempotency import (OPERATOR_SCOPE, Claim, InProgress, Mismatch, PurgeBatch, Started,
+                                StoredAnswer)
 from domain.tenancy import TenantId
 
 _ATTEMPTS = 5
@@ -50,6 +52,8 @@ class SqlaIdempotencyStore:
         key = self._key(scope_id, key_hash)
         for _ in range(_ATTEMPTS):
             async with self._transaction(scope_id) as session:
+                if scope_id != OPERATOR_SCOPE:
+                    await self._lock_tenant(session, scope_id)
                 insert = (dialect_insert(session, t)
                           .values(tenant_id=scope_id, key_hash=key_hash, **fresh)
                           .on_conflict_do_nothing(index_elements=["tenant_id", "key_hash"])
@@ -74,11 +78,30 @@ class SqlaIdempotencyStore:
                 return StoredAnswer(row.status, bytes(row.response))
         raise Unavailable("the idempotency key is too contended to claim now")
 
-    async def complete(self, scope_id: UUID, key_hash: str, status: int, sealed: bytes) -> None:
+    @staticmethod
+    async def _lock_tenant(session: Transaction, tenant_id: UUID) -> None:
+        """What a foreign key would do (the operator's scope is no tenant, so there is none):
+        the tenant must exist, and cannot be deleted until this claim commits; its deletion
+        then deletes the claim too."""
+        found = await session.execute(select(tenants.c.id).where(tenants.c.id == tenant_id)
+                                      .with_for_update(key_share=True))
+        if found.first() is None:
+            raise NotFound("tenant", tenant_id)
+
+    async def renew(self, scope_id: UUID, key_hash: str, *, expires_at: datetime) -> None:
         async with self._transaction(scope_id) as session:
             await session.execute(update(t).where(*self._key(scope_id, key_hash),
                                                   t.c.status.is_(None))
-                                  .values(status=status, response=sealed))
+                                  .values(expires_at=expires_at))
+
+    async def complete(self, scope_id: UUID, key_hash: str, status: int, sealed: bytes, *,
+                       expires_at: datetime | None = None) -> None:
+        answer: dict[str, object] = {"status": status, "response": sealed}
+        if expires_at is not None:
+            answer["expires_at"] = expires_at
+        async with self._transaction(scope_id) as session:
+            await session.execute(update(t).where(*self._key(scope_id, key_hash),
+                                                  t.c.status.is_(None)).values(answer))
 
     async def abandon(self, scope_id: UUID, key_hash: str) -> None:
         async with self._transaction(scope_id) as session:

@@ -15,7 +15,7 @@ from entrypoints.http.idempotency import IdempotencyMiddleware
 from entrypoints.http.idempotency_openapi import document_idempotency
 from entrypoints.http.middleware import EdgeMiddleware
 from entrypoints.http.observability import ObservabilityMiddleware
-from entrypoints.http.routers import api_keys, books, cities, health, tenants, users
+from entrypoints.http.routers import api_keys, books, cities, docs, health, tenants, users
 from entrypoints.key_events import following_key_events
 from entrypoints.purging import purging
 from entrypoints.settings import Settings
@@ -39,6 +39,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             await dispose(container)
 
     app = FastAPI(title="tenant-catalog", version=VERSION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None, redirect_slashes=False,
                   description="Books, cities and users of many tenants, each reached with its "
                               "own API key. Every error is application/problem+json. Text "
                               "fields (names, authors, full names) hold no control characters "
@@ -53,8 +54,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
                        routes=app.router.routes)
     app.add_middleware(EdgeMiddleware)  # outside IdempotencyMiddleware: it buffers the body
     app.add_middleware(ObservabilityMiddleware)  # added last: outermost
-    for router in (health.router, tenants.me, tenants.router, api_keys.router, books.router,
-                   cities.biggest,
+    for router in (docs.router, health.router, tenants.me, tenants.router, api_keys.router,
+                   books.router, cities.biggest,
                    cities.router, users.by_name, users.router):
         app.router.routes.extend(router.routes)  # flat: one lookup per route, no wrappers
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
@@ -75,7 +76,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         components["Problem"].pop("$defs", None)
         for name in ("HTTPValidationError", "ValidationError"):
             components.pop(name, None)
-        app.openapi_schema = response_headers.declare(document_idempotency(schema))
+        app.openapi_schema = response_headers.declare(
+            _link_created_records(document_idempotency(schema)))
     return app.openapi_schema
 
 
@@ -94,3 +96,20 @@ def name_operations(routes: list[BaseRoute]) -> None:
         if other is not route:
             raise RuntimeError(f"operationId {route.operation_id} names both {other.path_format} "
                                f"and {route.path_format}: give one of them another route name")
+
+
+def _link_created_records(schema: dict[str, Any]) -> dict[str, Any]:
+    """OpenAPI links from each create (201) to the operations on the record it made."""
+    paths = schema.get("paths", {})
+    for path, operations in paths.items():
+        created = operations.get("post", {}).get("responses", {}).get("201")
+        one = paths.get(f"{path}/{{record_id}}")
+        if created is None or one is None:
+            continue
+        pointer = f"{path}/{{record_id}}".replace("~", "~0").replace("/", "~1")
+        created["links"] = {
+            f"{method.capitalize()}Created": {
+                "operationRef": f"#/paths/{pointer}/{method}",
+                "parameters": {"record_id": "$response.body#/id"}}
+            for method in ("get", "patch", "put", "delete") if method in one}
+    return schema

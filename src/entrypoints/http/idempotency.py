@@ -5,10 +5,16 @@ A key belongs to the caller's tenant, or to the operator on /v1/tenants. A retry
 key and request replays the first answer with `Idempotent-Replayed: true` and runs nothing;
 another request under the key is a 422; a retry while the first still runs is a 409. Answers
 of 5xx, 401, 403, 408 and 429, failures and cancelled requests release the key, so that a
-retry runs again. A request that dies after its write committed but before its answer was
-recorded (the process killed) leaves its key in progress until it expires: retries get 409,
-never a second write."""
+retry runs again.
 
+A claim is a lease (CATALOG_IDEMPOTENCY_LEASE_SECONDS), renewed while its request runs: when
+the attempt dies with no chance to release it (the process killed, the database gone when
+it tried), the claim lapses after one lease, and a retry then runs again. So a key is never
+wedged; the price is the few milliseconds between a write's commit and the recording of its
+answer: an attempt killed exactly then is run again by its retry (which, for a resource with
+a unique name, answers 409 or finds the existing record)."""
+
+import asyncio
 import logging
 import re
 from typing import Any
@@ -18,7 +24,7 @@ import anyio
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from domain.errors import InvalidCredentials, Unavailable
+from domain.errors import InvalidCredentials, NotFound, Unavailable
 from domain.idempotency import OPERATOR_SCOPE, InProgress, Mismatch, Replay, SavedResponse
 from domain.use_cases.idempotency import IdempotentRequests
 from entrypoints.container import Container
@@ -84,6 +90,11 @@ class IdempotencyMiddleware:
         except Unavailable as error:
             await _unavailable(error)(scope, receive, send)
             return
+        except NotFound:  # the key's tenant is gone (deleted since its key was cached)
+            await problem(401, "a valid API key is required",
+                          headers={"WWW-Authenticate": 'Bearer realm="catalog"'})(
+                scope, receive, send)
+            return
         if isinstance(outcome, Replay):
             await _replay(outcome.response, send)
         elif isinstance(outcome, Mismatch):
@@ -137,12 +148,32 @@ class IdempotencyMiddleware:
                                   SavedResponse(status, headers, b"".join(chunks)))
             await send(message)
 
+        done = asyncio.Event()
+        renewing = asyncio.create_task(_keep_claim(cases, scope_id, key, done))
         try:
             await self.app(scope, receive, capture)
         finally:
+            done.set()  # never cancelled mid-transaction: a renewal under way finishes first
+            with anyio.CancelScope(shield=True):
+                await renewing
             if not settled:  # an exception, a cancellation, or no answer at all
                 with anyio.CancelScope(shield=True):
                     await _release(cases, scope_id, key)
+
+
+async def _keep_claim(cases: IdempotentRequests, scope_id: UUID, key: str,
+                      done: asyncio.Event) -> None:
+    """Renew the claim every third of its lease until the request is done."""
+    while True:
+        try:
+            await asyncio.wait_for(done.wait(), cases.lease_seconds / 3)
+            return
+        except TimeoutError:
+            pass
+        try:
+            await cases.renew(scope_id, key)
+        except Exception:  # noqa: BLE001 - the next renewal tries again; the lease bounds it
+            log.warning("could not renew the claim of an Idempotency-Key")
 
 
 async def _settle(cases: IdempotentRequests, scope_id: UUID, key: str,
@@ -152,7 +183,7 @@ async def _settle(cases: IdempotentRequests, scope_id: UUID, key: str,
         return
     try:
         await cases.complete(scope_id, key, response)
-    except Exception:  # the key stays in progress until it expires: no duplicate write
+    except Exception:  # the claim lapses after its lease; a retry then runs again
         log.exception("could not record the answer under an Idempotency-Key")
 
 
@@ -160,8 +191,7 @@ async def _release(cases: IdempotentRequests, scope_id: UUID, key: str) -> None:
     try:
         await cases.abandon(scope_id, key)
     except Exception:
-        log.exception("could not release an Idempotency-Key; it stays in progress until it "
-                      "expires")
+        log.exception("could not release an Idempotency-Key; its claim lapses after its lease")
 
 
 async def _replay(response: SavedResponse, send: Send) -> None:

@@ -18,7 +18,8 @@ from entrypoints.http.observability import DB_ERRORS
 log = logging.getLogger("catalog.http")
 
 TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-          405: "Method Not Allowed", 409: "Conflict", 412: "Precondition Failed",
+          405: "Method Not Allowed", 408: "Request Timeout", 409: "Conflict",
+          412: "Precondition Failed",
           413: "Content Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Content",
           500: "Internal Server Error", 503: "Service Unavailable"}
 RETRY_AFTER_SECONDS = "1"
@@ -115,6 +116,8 @@ def _allowed_methods(app: FastAPI, request: Request) -> list[str]:
             routes.extend(route.original_router.routes)
         elif route.matches(scope)[0] != Match.NONE:
             allowed |= set(getattr(route, "methods", None) or ())
+    if "GET" in allowed:
+        allowed.add("HEAD")
     return sorted(allowed)
 
 

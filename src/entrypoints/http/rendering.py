@@ -2,8 +2,9 @@
 
 import base64
 import binascii
+import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from starlette.exceptions import HTTPException
@@ -60,20 +61,64 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
-def expected_version(if_match: str | None) -> int | None:
-    """The version an If-Match header requires; None for no header or `*`; -1 never matches."""
-    if if_match is None or if_match.strip() == "*":
+class EntityTags(NamedTuple):
+    """A parsed If-Match or If-None-Match: `*`, or entity-tags as (weak, opaque) pairs."""
+
+    any: bool
+    tags: tuple[tuple[bool, str], ...]
+
+
+_OPAQUE = re.compile(r'(W/)?"([\x21\x23-\x7e\x80-\xff]*)"')
+_LIST_GAP = re.compile(r"[ \t]*(?:,[ \t]*)*")
+_VERSION = re.compile(r"[1-9][0-9]{0,9}")  # the versions this service writes: 1 to 2^31 - 1
+_MAX_VERSION = 2**31 - 1
+
+
+def parse_entity_tags(value: str) -> EntityTags | None:
+    """RFC 9110 `"*" / #entity-tag` (lists with empty elements and OWS); None when invalid."""
+    if value.strip(" \t") == "*":
+        return EntityTags(True, ())
+    tags, position = [], _LIST_GAP.match(value, 0).end()  # type: ignore[union-attr]
+    while position < len(value):
+        found = _OPAQUE.match(value, position)
+        if found is None:
+            return None
+        tags.append((found.group(1) is not None, found.group(2)))
+        position = found.end()
+        gap = _LIST_GAP.match(value, position).end()  # type: ignore[union-attr]
+        if gap < len(value) and "," not in value[position:gap]:
+            return None  # two tags with no comma between them
+        position = gap
+    return EntityTags(False, tuple(tags)) if tags else None
+
+
+def _version_of(opaque: str) -> int | None:
+    if _VERSION.fullmatch(opaque) and (version := int(opaque)) <= _MAX_VERSION:
+        return version
+    return None
+
+
+def if_match_versions(if_match: str | None) -> frozenset[int] | None:
+    """The versions an If-Match header admits; None for no header or `*`. Weak tags never
+    match (strong comparison), nor do tags this service cannot have issued: an empty set.
+    400 when the header is not a list of entity-tags."""
+    if if_match is None:
         return None
-    for candidate in if_match.split(","):
-        candidate = candidate.strip()
-        if len(candidate) > 2 and candidate[0] == candidate[-1] == '"' and candidate[1:-1].isdigit():
-            return int(candidate[1:-1])
-    return -1
+    parsed = parse_entity_tags(if_match)
+    if parsed is None:
+        raise HTTPException(400, "If-Match must be `*` or a list of entity-tags, such as \"3\"")
+    if parsed.any:
+        return None
+    return frozenset(v for weak, opaque in parsed.tags
+                     if not weak and (v := _version_of(opaque)) is not None)
 
 
 def matches_none(if_none_match: str | None, version: int) -> bool:
-    """True when If-None-Match names the current version (or `*`): answer 304."""
+    """True when If-None-Match names the current version (weak comparison) or is `*`: 304.
+    A header that is not a list of entity-tags matches nothing."""
     if if_none_match is None:
         return False
-    tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-    return "*" in tags or etag(version) in tags
+    parsed = parse_entity_tags(if_none_match)
+    if parsed is None:
+        return False
+    return parsed.any or any(opaque == str(version) for _, opaque in parsed.tags)

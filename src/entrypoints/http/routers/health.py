@@ -1,12 +1,14 @@
 """Probes and metrics: /healthz (the process runs), /readyz (it can serve), /metrics."""
 
 import asyncio
+import hmac
 import logging
 
 from fastapi import APIRouter, Request, Response
 
 from entrypoints import lifecycle
 from entrypoints.http.json import JsonResponse
+from entrypoints.http.auth import bearer_token
 from entrypoints.http.observability import DB_ERRORS, render_metrics
 from entrypoints.http.problems import problem, problem_responses
 from entrypoints.http.schemas import Status
@@ -40,8 +42,16 @@ async def readyz(request: Request) -> Response:
 
 
 @router.get("/metrics", name="metrics", summary="Prometheus metrics", response_class=Response,
-            responses={200: {"content": {"text/plain": {}}}})
+            description="With CATALOG_METRICS_TOKEN set, only for `Authorization: Bearer "
+                        "<that token>`.",
+            responses={200: {"content": {"text/plain": {}}}, **problem_responses(401)})
 async def metrics(request: Request) -> Response:
+    token = request.app.state.settings.metrics_token
+    if token is not None:
+        presented = bearer_token(request.headers.get("authorization")) or ""
+        if not hmac.compare_digest(presented.encode(), token.get_secret_value().encode()):
+            return problem(401, "the metrics token is required",
+                           headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
     container = request.app.state.container
     pool = container.engine().pool if container.engine.initialized else None
     body, content_type = render_metrics(pool)

@@ -75,15 +75,27 @@ def record_router(kind: str, path: str, *, create: type, patch: type, out: type,
             return Response(status_code=304, headers={"ETag": rendering.etag(item.version)})
         return one(item)
 
+    async def expected(request: Request, tenant: Any, record_id: UUID,
+                       if_match: str | None) -> int | None:
+        """The one version the write must find (-1: none can match), or None: any."""
+        versions = rendering.if_match_versions(if_match)
+        if versions is None or len(versions) == 1:
+            return None if versions is None else next(iter(versions))
+        if not versions:
+            return -1
+        current = (await cases(request, kind)["get"](tenant, record_id)).version
+        return current if current in versions else -1  # the write checks it again
+
     async def change(request: Request, tenant: Any, record_id: UUID, changes: dict[str, object],
                      if_match: str | None) -> Response:
         item = await cases(request, kind)["update"](
-            tenant, record_id, changes, expected_version=rendering.expected_version(if_match))
+            tenant, record_id, changes,
+            expected_version=await expected(request, tenant, record_id, if_match))
         return one(item)
 
     @router.patch("/{record_id:uuid}", name="update", response_model=out,
                   summary=f"Change some fields of a {tag[:-1]}",
-                  responses=problem_responses(*WRITE_ERRORS, 404, 409, 412, 413, 415))
+                  responses=problem_responses(400, *WRITE_ERRORS, 404, 409, 412, 413, 415))
     async def patch_record(request: Request, tenant: Tenant, record_id: UUID, body: patch,  # type: ignore[valid-type]
                            if_match: IfMatch = None) -> Response:
         return await change(request, tenant, record_id, body.sent(), if_match)
@@ -91,18 +103,19 @@ def record_router(kind: str, path: str, *, create: type, patch: type, out: type,
     if put is not None:
         @router.put("/{record_id:uuid}", name="replace", response_model=out,
                     summary=f"Replace a {tag[:-1]}",
-                    responses=problem_responses(*WRITE_ERRORS, 404, 409, 412, 413, 415))
+                    responses=problem_responses(400, *WRITE_ERRORS, 404, 409, 412, 413, 415))
         async def put_record(request: Request, tenant: Tenant, record_id: UUID, body: put,  # type: ignore[valid-type]
                              if_match: IfMatch = None) -> Response:
             return await change(request, tenant, record_id, body.model_dump(), if_match)
 
     @router.delete("/{record_id:uuid}", name="delete", status_code=204,
                    summary=f"Delete a {tag[:-1]}",
-                   responses=problem_responses(*WRITE_ERRORS, 404, 412))
+                   responses=problem_responses(400, *WRITE_ERRORS, 404, 412))
     async def delete_record(request: Request, tenant: Tenant, record_id: UUID,
                             if_match: IfMatch = None) -> Response:
         await cases(request, kind)["delete"](
-            tenant, record_id, expected_version=rendering.expected_version(if_match))
+            tenant, record_id,
+            expected_version=await expected(request, tenant, record_id, if_match))
         return Response(status_code=204)
 
     return router
