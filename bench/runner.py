@@ -640,7 +640,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", default="1,2", help="worker counts, comma-separated (1,2)")
     parser.add_argument("--mixes", default="read,mixed,write",
                         help="of read (100%% GET biggest), mixed (80/20), write (100%% POST)")
-    parser.add_argument("--rounds", type=int, default=3, help="A B rounds per cell (3)")
+    parser.add_argument("--rounds", type=int, default=2, help="A B C D rounds per cell (2)")
     parser.add_argument("--soak", type=float, default=0.0, metavar="SECONDS",
                         help="also run the 80/20 mix this long on the service and report RSS "
                         "growth between the middle and the end (off)")
