@@ -124,6 +124,7 @@ class OpenLoop:
         elif not self.done.done():
             self.errors["read"] += 1
             self.in_flight -= 1
+            self._check_done()
 
     def _check_done(self) -> None:
         if (self.sent + len(self.waiting) >= self.count and not self.waiting

@@ -150,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0, help="seconds of load (20)")
     parser.add_argument("--mix", choices=("read", "mixed", "write"), default="read")
     parser.add_argument("--rate", type=int, default=200, help="py-spy samples per second (200)")
+    parser.add_argument("--log-level", default="warning",
+                        help="CATALOG_LOG_LEVEL of the service (warning, as in python -m bench; "
+                        "info adds the JSON access log line of every request)")
     parser.add_argument("--native", action="store_true",
                         help="py-spy --native: C frames too (uvloop, asyncpg's protocol, "
                         "httptools); pauses the worker for each sample, so it costs more")
@@ -161,6 +164,10 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     tools = ["py-spy", "pyinstrument"] if args.tool == "both" else [args.tool]
     bindir = Path(sys.executable).parent
+    for tool in tools:
+        if not (bindir / tool).exists():
+            parser.error(f"{tool} is not installed in {bindir}: "
+                         "pip install -c constraints.txt -e '.[profile]'")
     work = Path(tempfile.mkdtemp(prefix="catalog-profile-"))
     code, _ = snapshot_code(work)
     loop = asyncio.new_event_loop()
@@ -174,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
             write_keys(keys, seeded.tokens)
             load = LoadGen(wrk, keys, 32, 1)
             env = child_env(code, CATALOG_DATABASE_URL=dsns["app"], CATALOG_APP_ROLE=APP_ROLE,
-                            CATALOG_LOG_LEVEL="warning")
+                            CATALOG_LOG_LEVEL=args.log_level)
             for tool in tools:
                 port = free_port()
                 serve = [str(bindir / "catalog"), "serve", "--host", "127.0.0.1", "--port",
