@@ -12,9 +12,10 @@ the app role under RLS with real API keys), one worker, then:
   and `py-spy-summary.txt`: the share
   of samples under each layer (uvicorn, Starlette/FastAPI, pydantic, the service's middlewares,
   auth, logging, metrics, SQLAlchemy, asyncpg, the event loop …), inclusive, so they overlap.
-- pyinstrument: `pyinstrument -m entrypoints.cli serve --workers 1` runs the service under
+- pyinstrument: `pyinstrument -c 'from entrypoints.cli import main; main()' serve --workers 1`
+  runs the service under
   pyinstrument's sampler for the same load; on SIGTERM uvicorn stops gracefully and pyinstrument
-  writes `pyinstrument.txt` (the call tree) and `pyinstrument.html`.
+  writes `pyinstrument.txt` (the call tree).
 
 Nothing is written to the repository but `--out` (git-ignored under bench/results). py-spy and
 pyinstrument come from PyPI (`pip install py-spy pyinstrument`, see bench/README.md); py-spy
@@ -189,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
                 if tool == "pyinstrument":
                     serve = [str(bindir / "pyinstrument"), "-r", "text", "-o",
                              str(out / "pyinstrument.txt"), "-p", "show_all=false",
-                             "-m", "entrypoints.cli", *serve[1:]]
+                             "-c", "from entrypoints.cli import main; main()", *serve[1:]]
                 server = start(serve, env, work, port, tool)
                 try:
                     load.run(server.url, args.mix, 2.0)  # warm-up
