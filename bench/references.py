@@ -46,11 +46,11 @@ def summarise(members: list[dict[str, Any]]) -> dict[str, Any]:
     return row
 
 
-def ratio_text(row: dict[str, Any], name: str) -> str:
+def ratio_text(row: dict[str, Any], name: str, unit: str = "") -> str:
     if row.get(name) is None:
         return ""
     low, high = row.get(name + "_range", [row[name], row[name]])
-    return f"{row[name]:.2f}" + (f" ({low:.2f}-{high:.2f})" if high - low >= 0.005 else "")
+    return f"{row[name]:.2f}{unit}" + (f" ({low:.2f}-{high:.2f})" if high - low >= 0.005 else "")
 
 
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -74,13 +74,13 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             if row is not None:
                 value = row.get("x_floor")
                 add(f"{labels[mix]}, {workers} worker(s): >= {floor:.1f}x the FastAPI floor",
-                    ratio_text(row, "x_floor") + "x" if value is not None else "-",
+                    ratio_text(row, "x_floor", "x") if value is not None else "-",
                     None if value is None else value >= floor, workers)
         row = service.get((workers, "read"))
         if row is not None:
             value = row.get("x_raw")
             add(f"reads, {workers} worker(s): >= {RAW_TARGET:.1f}x the raw ASGI limit",
-                ratio_text(row, "x_raw") + "x" if value is not None else "-",
+                ratio_text(row, "x_raw", "x") if value is not None else "-",
                 None if value is None else value >= RAW_TARGET, workers)
         for cell in results["probes"].get("open_loop") or []:
             if cell["target"] == "service" and cell["workers"] == workers \
