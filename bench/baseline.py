@@ -15,6 +15,11 @@ verified once with SHA-256 in constant time, then remembered token → tenant fo
 process (the service keeps a 30 s TTL cache instead, so the baseline never queries for a key
 after startup). Keys made after startup are unknown to it (401).
 
+`raw` (`uvicorn bench.baseline:raw`) is the raw ASGI limit: the same app with no authentication
+at all. It takes the tenant id from the bearer token's first 32 hex digits without checking
+anything else (no key dict, no hash), so it answers the same requests with the same bytes and
+the cost of a request is uvicorn, one query on the pool, and orjson.
+
 Run by the benchmark as `uvicorn bench.baseline:app --workers N`; settings from the environment:
 BENCH_DATABASE_URL (postgresql://…), BENCH_POOL_SIZE (default 20, the service's pool size plus
 its overflow; the pool opens them all at startup). The pool's reset-on-release query is turned
@@ -69,7 +74,8 @@ def dumps(content: Any) -> bytes:
 class Baseline:
     """The ASGI callable; one instance per worker process."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, verify: bool = True) -> None:
+        self.verify = verify
         self.pool: asyncpg.Pool | None = None
         self.keys: dict[str, tuple[UUID, str]] = {}
         self.tokens: dict[str, UUID] = {}
@@ -79,7 +85,10 @@ class Baseline:
         dsn = os.environ["BENCH_DATABASE_URL"].replace("postgresql+asyncpg://", "postgresql://")
         self.pool = await asyncpg.create_pool(
             dsn, min_size=size, max_size=size, reset=_keep_session,
-            server_settings={"application_name": "bench-baseline", "statement_timeout": "15000"})
+            server_settings={"application_name": os.environ.get("BENCH_APP_NAME",
+                                                                "bench-baseline"), "statement_timeout": "15000"})
+        if not self.verify:
+            return
         rows = await self.pool.fetch(KEYS_SQL)
         self.keys = {row["tenant_id"].hex + row["id"].hex: (UUID(hex=row["tenant_id"].hex),
                                                            row["secret_hash"]) for row in rows}
@@ -93,6 +102,8 @@ class Baseline:
         if scheme.lower() != "bearer":
             return None
         token = token.strip()
+        if not self.verify:
+            return unverified_tenant(token)
         tenant_id = self.tokens.get(token)
         if tenant_id is not None:
             return tenant_id
@@ -205,6 +216,16 @@ class Baseline:
                 return
 
 
+def unverified_tenant(token: str) -> UUID | None:
+    """The tenant id a token names (`ck_<32 hex tenant>…`), nothing checked: no auth at all."""
+    if not token.startswith("ck_") or len(token) < 35:
+        return None
+    try:
+        return UUID(hex=token[3:35])
+    except ValueError:
+        return None
+
+
 async def respond(send: Any, status: int, body: bytes,
                   headers: list[tuple[bytes, bytes]] | None = None,
                   content_type: list[tuple[bytes, bytes]] = _JSON) -> None:
@@ -220,3 +241,4 @@ async def problem(send: Any, status: int, title: str,
 
 
 app = Baseline()
+raw = Baseline(verify=False)

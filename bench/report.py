@@ -6,6 +6,8 @@ import statistics
 from collections import defaultdict
 from typing import Any
 
+from bench import references
+
 MIX_LABELS = {"read": "100% GET biggest", "mixed": "80/20 GET/POST", "write": "100% POST"}
 RATIO_TARGETS = {"read": (0.30, 0.50), "mixed": (0.25, None), "write": (0.20, None)}
 P99_LIMIT_MS = 100.0
@@ -30,6 +32,7 @@ def build(meta: dict[str, Any], cells: list[dict[str, Any]], probes: dict[str, A
         if cell["target"] == "service":
             base = baselines.get((*_key(cell), cell["round"]))
             cell["ratio"] = cell["rps"] / base["rps"] if base and base["rps"] else None
+    references.attach(cells)
     groups: dict[tuple[str, int, str, str], list[dict[str, Any]]] = defaultdict(list)
     for cell in cells:
         groups[(*_key(cell), cell["target"])].append(cell)
@@ -48,9 +51,10 @@ def build(meta: dict[str, Any], cells: list[dict[str, Any]], probes: dict[str, A
         if ratios:
             row["ratio"] = statistics.median(ratios)
             row["ratio_min"], row["ratio_max"] = min(ratios), max(ratios)
+        row |= references.summarise(members)
         summary.append(row)
     results = {"meta": meta, "summary": summary, "probes": probes, "cells": cells}
-    results["targets"] = targets(results)
+    results["targets"] = targets(results) + references.targets(results)
     return results
 
 
@@ -149,7 +153,7 @@ def markdown(results: dict[str, Any]) -> str:
         f"{meta['tenants']:,} tenants x {meta['cities_per_tenant']:,} cities "
         f"(seeded in {meta.get('seed_s', '?')} s); {meta['loadgen']} on 127.0.0.1, "
         f"{meta['duration_s']:g} s per cell after {meta['warmup_s']:g} s warm-up, "
-        f"{meta['rounds']} round(s) of service then baseline; PostgreSQL {meta.get('postgres')}; "
+        f"{meta['rounds']} round(s) of the service then floor, raw, baseline; PostgreSQL {meta.get('postgres')}; "
         f"{meta['machine']['cores']} cores ({meta['machine']['cpu']}); Python "
         f"{meta['machine']['python']}; code of commit {(meta.get('commit') or '?')[:12]} + "
         f"working tree (sources digest {meta.get('code_digest', '?')}), copied at the start; "
@@ -184,6 +188,7 @@ def markdown(results: dict[str, Any]) -> str:
     out += [_table(header, rows), "", "## Targets (reported, never asserted)", ""]
     out.append(_table(["target", "measured", "status"],
                       [[t["target"], t["measured"], t["status"]] for t in results["targets"]]))
+    out += ["", references.markdown(results)]
     if found := probes.get("statements"):
         out += ["", "## SQL statements per request", "",
                 "With log_statement=all for a moment, requests sent one at a time; each "

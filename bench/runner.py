@@ -32,7 +32,7 @@ from typing import Any
 
 import asyncpg
 
-from bench import procstat, report
+from bench import procstat, report, steady
 from bench.seed import PROFILES, Profile, Seeded, seed, write_keys
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,7 +41,12 @@ from tests.support.postgres import PostgresServer, throwaway_postgres  # noqa: E
 
 MIXES = {"read": 0.0, "mixed": 0.2, "write": 1.0}
 MIX_LABELS = {"read": "100% GET biggest", "mixed": "80/20 GET/POST", "write": "100% POST"}
-APP_NAMES = {"service": "tenant-catalog", "baseline": "bench-baseline"}
+APP_NAMES = {"service": "tenant-catalog", "baseline": "bench-baseline", "raw": "bench-raw",
+             "floor": "bench-floor"}
+# what runs, in the order measured (A B C D, A B C D …): the service, then the three references
+KINDS = ("service", "floor", "raw", "baseline")
+REFERENCE_APPS = {"baseline": "bench.baseline:app", "raw": "bench.baseline:raw",
+                  "floor": "bench.floor:app"}
 PG_SETTINGS = {
     "shared_buffers": "512MB", "maintenance_work_mem": "512MB", "max_wal_size": "8GB",
     "checkpoint_timeout": "30min", "log_connections": "on",  # new connections, counted per cell
@@ -90,7 +95,7 @@ def free_port() -> int:
 class Server:
     """A running `catalog serve` or baseline uvicorn, in its own session, stopped by PID."""
 
-    kind: str  # "service" | "baseline"
+    kind: str  # "service" | "baseline" | "raw" | "floor"
     workers: int
     port: int
     process: subprocess.Popen[bytes]
@@ -147,7 +152,7 @@ def _answers(url: str) -> str | None:
 
 def start_server(kind: str, workers: int, dsns: dict[str, str], work: Path, log_level: str,
                  key_cache_ttl: float | None = None) -> Server:
-    """The service (as the app role, under RLS) or the baseline (as the owner), on a free port."""
+    """The service (as the app role, under RLS) or a reference (as the owner), on a free port."""
     port = free_port()
     log_path = work / f"{kind}-w{workers}-{port}.log"
     env = child_env(work / "code")
@@ -160,9 +165,9 @@ def start_server(kind: str, workers: int, dsns: dict[str, str], work: Path, log_
                    "--port", str(port), "--workers", str(workers)]
         ready = "/readyz"  # /healthz while the service has no /readyz yet
     else:
-        env |= {"BENCH_DATABASE_URL": dsns["owner"]}
+        env |= {"BENCH_DATABASE_URL": dsns["owner"], "BENCH_APP_NAME": APP_NAMES[kind]}
         # the same uvicorn settings `catalog serve` uses (entrypoints/cli.py)
-        command = [sys.executable, "-m", "uvicorn", "bench.baseline:app", "--host", "127.0.0.1",
+        command = [sys.executable, "-m", "uvicorn", REFERENCE_APPS[kind], "--host", "127.0.0.1",
                    "--port", str(port), "--workers", str(workers), "--log-level", log_level,
                    "--proxy-headers", "--no-server-header", "--timeout-graceful-shutdown", "30"]
         ready = "/healthz"
@@ -362,6 +367,7 @@ class Context:
     db: Database
     load: LoadGen
     cells: list[dict[str, Any]] = field(default_factory=list)
+    steady: list[dict[str, Any]] = field(default_factory=list)  # open-loop cells
 
 
 def measure(ctx: Context, server: Server, mix: str, round_no: int, database: str,
@@ -413,7 +419,7 @@ def measure(ctx: Context, server: Server, mix: str, round_no: int, database: str
 
 
 def same_answers(ctx: Context, servers: list[Server]) -> None:
-    """Both servers must give the same bytes for the same `biggest` (checked before loading)."""
+    """Every server must give the same bytes for the same `biggest` (checked before loading)."""
     token = ctx.load.keys_file.read_text().split("\n", 1)[0]
     bodies = []
     for server in servers:
@@ -424,8 +430,8 @@ def same_answers(ctx: Context, servers: list[Server]) -> None:
                 bodies.append((answer.status, answer.read()))
         except urllib.error.HTTPError as error:
             bodies.append((error.code, error.read()))
-    if bodies[0] != bodies[1] or bodies[0][0] != 200:
-        raise RuntimeError("the service and the baseline answer differently:\n"
+    if any(body != bodies[0] for body in bodies) or bodies[0][0] != 200:
+        raise RuntimeError("the service and the references answer differently:\n"
                            + "\n".join(f"{s.kind}: {b!r:.600}" for s, b in zip(servers, bodies,
                                                                          strict=True)))
 
@@ -444,22 +450,24 @@ def warm_up(ctx: Context, servers: list[Server]) -> None:
 
 def run_group(ctx: Context, workers: int, dsns: dict[str, str], database: str, profile: str,
               mixes: list[str], work: Path, *, before: Any = None, after: Any = None) -> None:
-    """Start both servers with `workers` workers; rounds of A B per mix; stop them."""
+    """Start the service and the references with `workers` workers; rounds of A B C D per mix;
+    then the open-loop cells at half the service's capacity; stop them."""
     servers: list[Server] = []
     try:
-        for kind in ("service", "baseline"):
+        for kind in KINDS:
             servers.append(start_server(kind, workers, dsns, work, ctx.args.log_level,
                                         ctx.args.key_cache_ttl))
-        log(f"{profile} profile, {workers} worker(s): service :{servers[0].port}, "
-            f"baseline :{servers[1].port}; warming up")
+        log(f"{profile} profile, {workers} worker(s): "
+            + ", ".join(f"{s.kind} :{s.port}" for s in servers) + "; warming up")
         same_answers(ctx, servers)
         if before is not None:
             before(servers)
         warm_up(ctx, servers)
         for round_no in range(1, ctx.args.rounds + 1):
             for mix in mixes:
-                for server in servers:  # A B, A B, …
+                for server in servers:  # A B C D, A B C D, …
                     measure(ctx, server, mix, round_no, database, profile)
+        steady.run_open_loop(ctx, servers, database, profile)
         if after is not None:
             after(servers[0])
     finally:
@@ -635,14 +643,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", default="1,2", help="worker counts, comma-separated (1,2)")
     parser.add_argument("--mixes", default="read,mixed,write",
                         help="of read (100%% GET biggest), mixed (80/20), write (100%% POST)")
-    parser.add_argument("--rounds", type=int, default=3, help="A B rounds per cell (3)")
+    parser.add_argument("--rounds", type=int, default=2, help="A B C D rounds per cell (2)")
     parser.add_argument("--soak", type=float, default=0.0, metavar="SECONDS",
                         help="also run the 80/20 mix this long on the service and report RSS "
                         "growth between the middle and the end (off)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"),
                         help="where to write <timestamp>.md and .json (bench/results)")
     parser.add_argument("--quick", action="store_true",
-                        help="smoke check: 3 s cells, 1 s warm-up, 1 round, short keyset probe")
+                        help="smoke check: 2 s cells, 1 s warm-up, 1 round, short keyset probe")
     parser.add_argument("--connections", type=int, default=32, help="concurrent connections (32)")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (1)")
     parser.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto",
@@ -654,9 +662,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--key-cache-ttl", type=float, default=None, metavar="SECONDS",
                         help="seconds the service caches a resolved API key "
                         "(CATALOG_KEY_CACHE_TTL; default: the service's own)")
+    steady.add_arguments(parser)
     args = parser.parse_args(argv)
     if args.quick:
-        args.duration, args.warmup, args.rounds = min(args.duration, 3.0), 1.0, 1
+        args.duration, args.warmup, args.rounds = min(args.duration, 2.0), 1.0, 1
     args.worker_counts = [int(w) for w in args.workers.split(",") if w.strip()]
     args.mix_names = [m.strip() for m in args.mixes.split(",") if m.strip()]
     unknown = [m for m in args.mix_names if m not in MIXES]
@@ -734,7 +743,7 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 db.close()
         meta["wall_s"] = round(time.monotonic() - wall, 1)
-        results = report.build(meta, ctx.cells, probes)
+        results = report.build(meta, ctx.cells, probes | {"open_loop": ctx.steady})
     finally:
         signal.signal(signal.SIGTERM, previous_term)
         loop.close()
