@@ -7,7 +7,8 @@ from typing import Protocol, Self, TypeVar
 from uuid import UUID
 
 from domain.idempotency import Claim, PurgeBatch, SavedResponse
-from domain.model import ApiKey, Book, City, Record, Tenant, User
+from domain.model import ApiKey, Book, City, Principal, RateLimit, Record, Tenant, User
+from domain.ratelimit import Decision
 from domain.tenancy import TenantId
 
 R = TypeVar("R", bound=Record)
@@ -116,6 +117,9 @@ class TenantRepository(Protocol):
 
     async def get_by_slug(self, slug: str) -> Tenant | None: ...
 
+    async def update(self, tenant: Tenant) -> bool:
+        """Store the tenant's new name and rate limit; False when it is missing."""
+
     async def list(self, *, after: UUID | None, limit: int) -> Sequence[Tenant]:
         """Up to `limit` tenants with id greater than `after`, in creation order."""
 
@@ -136,9 +140,11 @@ class ApiKeyRepository(Protocol):
 
 
 class ApiKeyReader(Protocol):
-    """Looks one API key up by its tenant and id, outside any unit of work."""
+    """Looks one API key up by its tenant and id, with the tenant's own rate limit, outside
+    any unit of work."""
 
-    async def get(self, tenant_id: TenantId, key_id: UUID) -> ApiKey | None: ...
+    async def get(self, tenant_id: TenantId, key_id: UUID,
+                  ) -> tuple[ApiKey, RateLimit | None] | None: ...
 
 
 class OperatorUnitOfWork(Protocol):
@@ -162,13 +168,16 @@ class OperatorUnitOfWorkFactory(Protocol):
 
 
 class CredentialCache(Protocol):
-    """A short-lived map from presented key to tenant, cleared for a key on revocation."""
+    """A short-lived map from presented key to its principal, cleared for a key on
+    revocation and for a tenant when the tenant changes."""
 
-    def get(self, token: str) -> TenantId | None: ...
+    def get(self, token: str) -> Principal | None: ...
 
-    def put(self, token: str, key_id: UUID, tenant_id: TenantId) -> None: ...
+    def put(self, token: str, key_id: UUID, principal: Principal) -> None: ...
 
     def forget(self, key_id: UUID) -> None: ...
+
+    def forget_tenant(self, tenant_id: TenantId) -> None: ...
 
     def clear(self) -> None: ...
 
@@ -208,3 +217,9 @@ class IdempotencyCipher(Protocol):
 
     def open(self, scope_id: UUID, key: str, sealed: bytes) -> SavedResponse | None:
         """The sealed answer, or None when it was not sealed under this key or was altered."""
+
+
+class RateLimiter(Protocol):
+    """Takes one token from a tenant's bucket, or says when to come back."""
+
+    async def hit(self, tenant_id: TenantId, limit: RateLimit) -> Decision: ...

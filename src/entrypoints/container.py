@@ -6,6 +6,9 @@ from dependency_injector import containers, providers
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.clock import SystemClock
+from adapters.ratelimit.concurrency import TenantConcurrency
+from adapters.ratelimit.local import InMemoryRateLimiter
+from adapters.ratelimit.shared import RedisRateLimiter
 from adapters.security.cache import TtlCredentialCache
 from adapters.security.hashing import Sha256KeyHasher
 from adapters.security.idempotency import AesGcmIdempotencyCipher
@@ -15,12 +18,13 @@ from adapters.sqlalchemy.readers import SqlaApiKeyReader, SqlaCityReader
 from adapters.sqlalchemy.readiness import SchemaReadiness
 from adapters.sqlalchemy.scope import TransactionScope
 from adapters.sqlalchemy.unit_of_work import SqlaOperatorUnitOfWork, SqlaUnitOfWork
-from domain.model import Book, City, User
+from domain.model import Book, City, RateLimit, User
 from domain.use_cases import cities as city_cases
 from domain.use_cases import idempotency as idempotency_cases
 from domain.use_cases import records
 from domain.use_cases import tenants as tenant_cases
 from domain.use_cases import users as user_cases
+from entrypoints.http.observability import REDIS_FALLBACKS
 from entrypoints.settings import Settings
 
 
@@ -45,6 +49,16 @@ def _scope(engine: AsyncEngine, settings: Settings) -> TransactionScope:
         engine.dialect.name, statement_timeout_ms=settings.statement_timeout_ms,
         lock_timeout_ms=settings.lock_timeout_ms,
         idle_in_transaction_timeout_ms=settings.idle_in_transaction_timeout_ms)
+
+
+def _rate_limiter(settings: Settings) -> InMemoryRateLimiter | RedisRateLimiter:
+    """Shared through Redis when CATALOG_REDIS_URL is set, else this instance's own."""
+    local = InMemoryRateLimiter()
+    if settings.redis_url is None:
+        return local
+    return RedisRateLimiter(settings.redis_url.get_secret_value(),
+                            timeout=settings.redis_timeout_ms / 1000, fallback=local,
+                            on_fallback=REDIS_FALLBACKS.inc)
 
 
 def _records(uow: providers.Provider, clock: providers.Provider, entity: type,
@@ -93,6 +107,13 @@ class Container(containers.DeclarativeContainer):
     issue_api_key = providers.Singleton(tenant_cases.IssueApiKey, *_operator)
     revoke_api_key = providers.Singleton(tenant_cases.RevokeApiKey, *_operator)
 
+    default_rate_limit = providers.Singleton(
+        lambda s: RateLimit.of(s.tenant_rate, s.tenant_burst), settings)
+    rate_limiter = providers.Singleton(_rate_limiter, settings)
+    tenant_concurrency = providers.Singleton(
+        lambda s: TenantConcurrency(s.max_concurrency, s.queue_timeout), settings)
+    update_tenant = providers.Singleton(tenant_cases.UpdateTenant, *_operator)
+
     idempotency_store = providers.Singleton(SqlaIdempotencyStore, session_factory, scope)
     idempotency_cipher = providers.Singleton(AesGcmIdempotencyCipher)
     idempotent_requests = providers.Singleton(
@@ -107,4 +128,5 @@ async def dispose(container: Container) -> None:
     for engine in (container.engine, container.probe_engine):
         if engine.initialized:
             await engine().dispose()
+    await container.rate_limiter().close()
     container.shutdown_resources()

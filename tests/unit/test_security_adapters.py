@@ -8,9 +8,10 @@ from adapters.clock import SystemClock
 from adapters.security.cache import TtlCredentialCache
 from adapters.security.hashing import Sha256KeyHasher
 from domain.ids import new_id
+from domain.model import Principal, RateLimit
 from domain.tenancy import TenantId
 
-T1, T2 = TenantId(new_id()), TenantId(new_id())
+T1, T2 = Principal(TenantId(new_id())), Principal(TenantId(new_id()), RateLimit(5.0, 10))
 K1, K2 = new_id(), new_id()
 
 
@@ -45,6 +46,15 @@ def test_forget_drops_every_token_of_a_key_and_only_those(monotonic) -> None:
     assert (cache.get("a"), cache.get("b"), cache.get("c")) == (None, None, T2)
     cache.forget(new_id())
     assert cache.get("c") == T2
+
+
+def test_forget_tenant_drops_every_key_of_that_tenant_and_only_those(monotonic) -> None:
+    cache = TtlCredentialCache(ttl=30, clock=monotonic)
+    cache.put("a", K1, T1)
+    cache.put("b", new_id(), T1)
+    cache.put("c", K2, T2)
+    cache.forget_tenant(T1.tenant_id)
+    assert (cache.get("a"), cache.get("b"), cache.get("c")) == (None, None, T2)
 
 
 def test_clear(monotonic) -> None:

@@ -14,15 +14,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from adapters.sqlalchemy.errors import translated
 from adapters.sqlalchemy.pg_connection import ScopedBeginConnection
-from adapters.sqlalchemy.repositories import BIGGEST_CITIES, driver_sql
+from adapters.sqlalchemy.repositories import BIGGEST_CITIES, driver_sql, rate_limit_of
 from adapters.sqlalchemy.scope import TransactionScope
-from adapters.sqlalchemy.tables import api_keys
+from adapters.sqlalchemy.tables import api_keys, tenants
 from adapters.sqlalchemy.unit_of_work import SqlaOperatorUnitOfWork, SqlaUnitOfWork
-from domain.model import ApiKey, City
+from domain.model import ApiKey, City, RateLimit
 from domain.tenancy import TenantId
 
-_API_KEY = select(api_keys).where(api_keys.c.tenant_id == bindparam("scope_tenant"),
-                                  api_keys.c.id == bindparam("key_id"))
+_API_KEY = (select(api_keys, tenants.c.rate_limit_rate, tenants.c.rate_limit_burst)
+            .join(tenants, tenants.c.id == api_keys.c.tenant_id)
+            .where(api_keys.c.tenant_id == bindparam("scope_tenant"),
+                   api_keys.c.id == bindparam("key_id")))
+_KEY_FIELDS = tuple(column.name for column in api_keys.columns)
 
 
 async def read_on_driver(engine: AsyncEngine, scope: TransactionScope, tenant_id: TenantId,
@@ -62,16 +65,23 @@ class SqlaCityReader:
 
 
 class SqlaApiKeyReader:
-    """ApiKeyReader on the service's engine and pool: the lookup behind every cache miss."""
+    """ApiKeyReader on the service's engine and pool: the lookup behind every cache miss, with
+    the tenant's own rate limit in the same statement."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], scope: TransactionScope) -> None:
         self._sessions, self._scope = sessions, scope
         self._engine: AsyncEngine = sessions.kw["bind"]
 
-    async def get(self, tenant_id: TenantId, key_id: UUID) -> ApiKey | None:
+    async def get(self, tenant_id: TenantId, key_id: UUID,
+                  ) -> tuple[ApiKey, RateLimit | None] | None:
         if not self._scope.enabled:
             async with SqlaOperatorUnitOfWork(self._sessions, self._scope) as uow:
-                return await uow.api_keys.get(tenant_id, key_id)
+                key = await uow.api_keys.get(tenant_id, key_id)
+                tenant = await uow.tenants.get(tenant_id) if key is not None else None
+            return (key, tenant.rate_limit) if key is not None and tenant is not None else None
         records = await read_on_driver(self._engine, self._scope, tenant_id, _API_KEY,
                                        {"key_id": key_id})
-        return ApiKey(**records[0]) if records else None
+        if not records:
+            return None
+        row = records[0]
+        return ApiKey(**{name: row[name] for name in _KEY_FIELDS}), rate_limit_of(row)

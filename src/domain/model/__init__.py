@@ -3,7 +3,7 @@
 from domain.model.book import Book
 from domain.model.city import City
 from domain.model.record import Record
-from domain.model.tenant import ApiKey, IssuedKey, Tenant
+from domain.model.tenant import ApiKey, IssuedKey, Principal, RateLimit, Tenant
 from domain.model.user import User
 
-__all__ = ["ApiKey", "Book", "City", "IssuedKey", "Record", "Tenant", "User"]
+__all__ = ["ApiKey", "Book", "City", "IssuedKey", "Principal", "RateLimit", "Record", "Tenant", "User"]

@@ -1,10 +1,11 @@
 """Operator use cases: tenants and their API keys, and resolving a key to its tenant."""
 
+from dataclasses import replace
 from uuid import UUID
 
 from domain.errors import InvalidCredentials, NotFound
 from domain.ids import new_id
-from domain.model import ApiKey, IssuedKey, Tenant
+from domain.model import ApiKey, IssuedKey, Principal, RateLimit, Tenant
 from domain.pagination import Page
 from domain.ports import (ApiKeyReader, Clock, CredentialCache, KeyHasher, OperatorUnitOfWork,
                           OperatorUnitOfWorkFactory)
@@ -49,6 +50,29 @@ class GetTenant(_OperatorUseCase):
                 tenant = await uow.tenants.get(tenant_id) if tenant_id else None
         if tenant is None:
             raise NotFound("tenant", slug if slug is not None else tenant_id)
+        return tenant
+
+
+class UpdateTenant(_OperatorUseCase):
+    """Rename the tenant and/or set its own rate limit (None: the defaults); NotFound when
+    missing. This instance forgets the tenant's cached keys at once, so the change applies
+    here on the next request."""
+
+    _UNSET = object()
+
+    async def __call__(self, tenant_id: TenantId, *, name: str | None = None,
+                       rate_limit: RateLimit | None | object = _UNSET) -> Tenant:
+        async with self._uow() as uow:
+            tenant = await uow.tenants.get(tenant_id)
+            if tenant is None:
+                raise NotFound("tenant", tenant_id)
+            if name is not None:
+                tenant = tenant.renamed(name)
+            if rate_limit is not self._UNSET:
+                tenant = replace(tenant, rate_limit=rate_limit)
+            await uow.tenants.update(tenant)
+            await uow.commit()
+        self._cache.forget_tenant(tenant_id)
         return tenant
 
 
@@ -101,13 +125,17 @@ class KeysInUnitOfWork:
     def __init__(self, uow: OperatorUnitOfWorkFactory) -> None:
         self._uow = uow
 
-    async def get(self, tenant_id: TenantId, key_id: UUID) -> ApiKey | None:
+    async def get(self, tenant_id: TenantId, key_id: UUID,
+                  ) -> tuple[ApiKey, RateLimit | None] | None:
         async with self._uow() as uow:
-            return await uow.api_keys.get(tenant_id, key_id)
+            key = await uow.api_keys.get(tenant_id, key_id)
+            tenant = await uow.tenants.get(tenant_id) if key is not None else None
+        return (key, tenant.rate_limit) if key is not None and tenant is not None else None
 
 
 class Authenticate(_OperatorUseCase):
-    """The tenant a presented API key belongs to; InvalidCredentials when bad or revoked."""
+    """The tenant a presented API key belongs to (`principal`: with its rate limit);
+    InvalidCredentials when bad or revoked."""
 
     def __init__(self, uow: OperatorUnitOfWorkFactory, clock: Clock, hasher: KeyHasher,
                  cache: CredentialCache, keys: ApiKeyReader | None = None) -> None:
@@ -115,6 +143,9 @@ class Authenticate(_OperatorUseCase):
         self._keys = keys or KeysInUnitOfWork(uow)
 
     async def __call__(self, token: str) -> TenantId:
+        return (await self.principal(token)).tenant_id
+
+    async def principal(self, token: str) -> Principal:
         cached = self._cache.get(token)
         if cached is not None:
             return cached
@@ -122,8 +153,12 @@ class Authenticate(_OperatorUseCase):
         if parsed is None:
             raise InvalidCredentials()
         tenant_id, key_id, secret = parsed
-        key = await self._keys.get(TenantId(tenant_id), key_id)
-        if key is None or key.revoked_at is not None or not self._hasher.verify(secret, key.secret_hash):
+        found = await self._keys.get(TenantId(tenant_id), key_id)
+        if found is None:
             raise InvalidCredentials()
-        self._cache.put(token, key.id, key.tenant_id)
-        return key.tenant_id
+        key, rate_limit = found
+        if key.revoked_at is not None or not self._hasher.verify(secret, key.secret_hash):
+            raise InvalidCredentials()
+        principal = Principal(key.tenant_id, rate_limit)
+        self._cache.put(token, key.id, principal)
+        return principal

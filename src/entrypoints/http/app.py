@@ -11,6 +11,8 @@ from entrypoints.container import Container, dispose
 from entrypoints.http import problems
 from entrypoints.http.idempotency import IdempotencyMiddleware
 from entrypoints.http.idempotency_openapi import document_idempotency
+from entrypoints.http.limits import TenantLimitsMiddleware
+from entrypoints.http.limits_openapi import document_limits
 from entrypoints.http.middleware import EdgeMiddleware
 from entrypoints.http.observability import ObservabilityMiddleware
 from entrypoints.http.routers import books, cities, health, tenants, users
@@ -40,6 +42,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.state.settings, app.state.container = settings, container
     problems.install(app)
     app.add_middleware(IdempotencyMiddleware, container=container, settings=settings)
+    app.add_middleware(TenantLimitsMiddleware, container=container)  # before any key is claimed
     app.add_middleware(EdgeMiddleware)  # outside IdempotencyMiddleware: it buffers the body
     app.add_middleware(ObservabilityMiddleware)  # added last: outermost
     for router in (health.router, tenants.me, tenants.router, books.router, cities.biggest,
@@ -62,5 +65,5 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         components["Problem"].pop("$defs", None)
         for name in ("HTTPValidationError", "ValidationError"):
             components.pop(name, None)
-        app.openapi_schema = document_idempotency(schema)
+        app.openapi_schema = document_limits(document_idempotency(schema))
     return app.openapi_schema

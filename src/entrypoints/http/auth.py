@@ -26,7 +26,9 @@ async def current_tenant(
     """The tenant whose API key authorised this request; 401 otherwise."""
     if credentials is None:
         raise InvalidCredentials()
-    tenant_id = await request.app.state.container.authenticate()(credentials.credentials)
+    principal = request.scope.get("state", {}).get("principal")  # resolved by TenantLimits
+    tenant_id = principal.tenant_id if principal is not None else (
+        await request.app.state.container.authenticate()(credentials.credentials))
     request.scope["state"]["tenant_id"] = str(tenant_id)
     return tenant_id  # type: ignore[no-any-return]
 
