@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from domain.errors import DomainError
+from domain.model import RateLimit
 from entrypoints.container import Container, dispose
 from entrypoints.http import rendering
 from entrypoints.http.json import dumps
@@ -20,7 +21,7 @@ from entrypoints.settings import Settings
 
 app = typer.Typer(help="tenant-catalog: a multi-tenant catalog service.", no_args_is_help=True)
 db = typer.Typer(help="Database schema migrations (Alembic).", no_args_is_help=True)
-tenants = typer.Typer(help="Create, list and delete tenants.", no_args_is_help=True)
+tenants = typer.Typer(help="Create, update, list and delete tenants.", no_args_is_help=True)
 app.add_typer(db, name="db")
 app.add_typer(tenants, name="tenants")
 
@@ -116,11 +117,51 @@ def sync() -> None:
     asyncio.run(_migrate().sync(Settings().migration_url))
 
 
+Rate = Annotated[float | None, typer.Option(
+    help="the tenant's own rate limit: requests per second on average (with --burst)")]
+Burst = Annotated[int | None, typer.Option(
+    help="the tenant's own rate limit: requests at once (with --rate)")]
+
+
+def _rate_limit(rate: float | None, burst: int | None) -> RateLimit | None:
+    if (rate is None) != (burst is None):
+        raise typer.BadParameter("--rate and --burst go together")
+    if rate is None:
+        return None
+    try:
+        return RateLimit.of(rate, burst)
+    except DomainError as error:
+        raise typer.BadParameter(str(error)) from None
+
+
 @tenants.command("create")
-def create_tenant(slug: str, name: Annotated[str | None, typer.Option()] = None) -> None:
+def create_tenant(slug: str, name: Annotated[str | None, typer.Option()] = None,
+                  rate: Rate = None, burst: Burst = None) -> None:
     """Create a tenant and print it with its first API key (shown only now)."""
-    tenant, key = _with_container(lambda c: c.create_tenant()(slug, name))
+    limit = _rate_limit(rate, burst)
+    tenant, key = _with_container(lambda c: c.create_tenant()(slug, name, rate_limit=limit))
     _echo({"tenant": rendering.tenant(tenant), "api_key": rendering.api_key(key)})
+
+
+@tenants.command("update")
+def update_tenant(slug: str, name: Annotated[str | None, typer.Option()] = None,
+                  rate: Rate = None, burst: Burst = None,
+                  default_limit: Annotated[bool, typer.Option(
+                      "--default-limit", help="drop the tenant's own rate limit: the service's "
+                                              "defaults apply again")] = False) -> None:
+    """Rename a tenant or set its rate limit, and print it."""
+    limit = _rate_limit(rate, burst)
+    if default_limit and limit is not None:
+        raise typer.BadParameter("--default-limit goes without --rate and --burst")
+    changes: dict[str, Any] = {"name": name}
+    if limit is not None or default_limit:
+        changes["rate_limit"] = limit
+
+    async def update(container: Container) -> Any:
+        tenant = await container.get_tenant()(slug=slug)
+        return await container.update_tenant()(tenant.id, **changes)
+
+    _echo(rendering.tenant(_with_container(update)))
 
 
 @tenants.command("list")

@@ -30,8 +30,10 @@ class _OperatorUseCase:
 class CreateTenant(_OperatorUseCase):
     """Register a tenant and issue its first API key; AlreadyExists on a taken slug."""
 
-    async def __call__(self, slug: str, name: str | None = None) -> tuple[Tenant, IssuedKey]:
-        tenant = Tenant.create(slug, slug if name is None else name, self._clock.now())
+    async def __call__(self, slug: str, name: str | None = None, *,
+                       rate_limit: RateLimit | None = None) -> tuple[Tenant, IssuedKey]:
+        tenant = replace(Tenant.create(slug, slug if name is None else name, self._clock.now()),
+                         rate_limit=rate_limit)
         async with self._uow() as uow:
             await uow.tenants.add(tenant)
             issued = await self._issue(uow, tenant.id)
