@@ -72,11 +72,18 @@ class RedisRateLimiter:
                     args=[repr(1_000_000 / limit.rate), limit.burst])
         except (RedisError, OSError, TimeoutError) as error:
             self._down_until = self._clock() + self._retry_interval
+            await self._drop_idle_connections()  # they may all point at a Redis now gone
             return self._fall_back(tenant_id, limit, error)
         if self._failing:
             self._failing = False
             self._log_once(up=True)
         return Decision(bool(allowed), int(remaining), retry_us / 1e6, reset_us / 1e6)
+
+    async def _drop_idle_connections(self) -> None:
+        try:
+            await self._redis.connection_pool.disconnect(inuse_connections=False)
+        except (RedisError, OSError):
+            pass
 
     def _fall_back(self, tenant_id: TenantId, limit: RateLimit,
                    error: BaseException | None) -> Decision:
