@@ -62,6 +62,8 @@ class Settings(BaseSettings):
         86_400, gt=0, description="seconds an Idempotency-Key's first answer is replayed")
     idempotency_purge_interval_seconds: float = Field(
         300, gt=0, description="seconds between sweeps that delete expired idempotency keys")
+    tenant_limits: bool = Field(
+        True, description="false turns the rate limit and the concurrency cap off")
     tenant_rate: float = Field(100.0, ge=0.1, le=100_000,
                                description="requests per second a tenant may make on average")
     tenant_burst: int = Field(200, ge=1, le=100_000,

@@ -27,5 +27,8 @@ class InMemoryRateLimiter:
             self._tats = {t: tat for t, tat in self._tats.items() if tat > now}
         return decision
 
+    async def warm(self) -> None:
+        """Nothing to prepare."""
+
     async def close(self) -> None:
         """Nothing to release."""

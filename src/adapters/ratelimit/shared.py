@@ -16,6 +16,7 @@ from collections.abc import Callable
 from redis.asyncio import Redis
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeout
 from redis.retry import Retry
 
 from adapters.ratelimit.local import InMemoryRateLimiter
@@ -54,7 +55,8 @@ class RedisRateLimiter:
                  prefix: str = "catalog:ratelimit:",
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._redis = Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
-                                     retry=Retry(NoBackoff(), 0), health_check_interval=0)
+                                     retry=Retry(NoBackoff(), 0), health_check_interval=0,
+                                     driver_info=None)  # no CLIENT SETINFO round trips
         self._script = self._redis.register_script(GCRA_SCRIPT)
         self._timeout, self._fallback, self._on_fallback = timeout, fallback, on_fallback
         self._retry_interval, self._prefix, self._clock = retry_interval, prefix, clock
@@ -66,11 +68,14 @@ class RedisRateLimiter:
         if self._clock() < self._down_until:
             return self._fall_back(tenant_id, limit, None)
         try:
-            async with asyncio.timeout(self._timeout * 2):
+            async with asyncio.timeout(self._timeout):
                 allowed, remaining, retry_us, reset_us = await self._script(
                     keys=[f"{self._prefix}{tenant_id}"],
                     args=[repr(1_000_000 / limit.rate), limit.burst])
-        except (RedisError, OSError, TimeoutError) as error:
+        except (TimeoutError, RedisTimeout) as error:  # slow: that connection is dropped
+            self._down_until = self._clock() + self._retry_interval
+            return self._fall_back(tenant_id, limit, error)
+        except (RedisError, OSError) as error:
             self._down_until = self._clock() + self._retry_interval
             await self._drop_idle_connections()  # they may all point at a Redis now gone
             return self._fall_back(tenant_id, limit, error)
@@ -78,6 +83,16 @@ class RedisRateLimiter:
             self._failing = False
             self._log_once(up=True)
         return Decision(bool(allowed), int(remaining), retry_us / 1e6, reset_us / 1e6)
+
+    async def warm(self, budget: float = 2.0) -> None:
+        """Connect and load the script before the first request, within `budget` seconds;
+        when Redis does not answer, requests fall back as usual."""
+        try:
+            async with asyncio.timeout(budget):
+                await self._redis.script_load(GCRA_SCRIPT)
+        except (RedisError, OSError, TimeoutError) as error:
+            self._failing = True
+            self._log_once(up=False, error=error)
 
     async def _drop_idle_connections(self) -> None:
         try:

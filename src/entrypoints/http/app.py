@@ -30,6 +30,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         container.init_resources()
+        await container.rate_limiter().warm()
         try:
             async with purging(container, settings.idempotency_purge_interval_seconds):
                 yield
@@ -42,7 +43,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.state.settings, app.state.container = settings, container
     problems.install(app)
     app.add_middleware(IdempotencyMiddleware, container=container, settings=settings)
-    app.add_middleware(TenantLimitsMiddleware, container=container)  # before any key is claimed
+    if settings.tenant_limits:
+        app.add_middleware(TenantLimitsMiddleware, container=container)  # before any claim
     app.add_middleware(EdgeMiddleware)  # outside IdempotencyMiddleware: it buffers the body
     app.add_middleware(ObservabilityMiddleware)  # added last: outermost
     for router in (health.router, tenants.me, tenants.router, books.router, cities.biggest,
