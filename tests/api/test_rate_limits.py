@@ -202,3 +202,44 @@ async def test_the_concurrency_cap_queues_without_a_connection_then_429(
     assert math.isclose(slow.holding, 2)
     metrics = (await api.request("GET", "/metrics")).text
     assert 'catalog_tenant_requests_rejected_total{reason="concurrency"}' in metrics
+
+
+async def test_openapi_documents_the_429_and_headers_on_every_tenant_operation(api: Api) -> None:
+    document = (await api.request("GET", "/openapi.json")).json()
+    tenant_operations = 0
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if method not in ("get", "post", "put", "patch", "delete"):
+                continue
+            responses = operation["responses"]
+            if path.startswith("/v1/tenants"):
+                assert "429" not in responses, f"{method} {path}"
+                continue
+            if not path.startswith("/v1/"):
+                continue
+            tenant_operations += 1
+            assert "Retry-After" in responses["429"]["headers"], f"{method} {path}"
+            assert list(responses["429"]["content"]) == ["application/problem+json"]
+            for status, response in responses.items():
+                if status != "401":
+                    assert {"RateLimit-Policy", "RateLimit"} <= set(response["headers"]), \
+                        f"{method} {path} {status}"
+    assert tenant_operations >= 15
+    patch = document["paths"]["/v1/tenants/{tenant_id}"]["patch"]
+    assert patch["responses"]["200"]["content"]["application/json"]["schema"]
+
+
+async def test_rejections_are_counted_by_reason_never_by_tenant(api: Api, tenant: Tenant,
+                                                                clock: Clock) -> None:
+    def rejected(text: str) -> float:
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith('catalog_tenant_requests_rejected_total{reason="rate"}'))
+
+    before = rejected((await api.request("GET", "/metrics")).text)
+    while (await me(api, tenant)).status_code != 429:
+        pass
+    await me(api, tenant)
+    text = (await api.request("GET", "/metrics")).text
+    assert rejected(text) - before == 2
+    assert tenant.id not in text and tenant.slug not in text
+    assert "catalog_ratelimit_redis_fallbacks_total" in text
