@@ -137,3 +137,15 @@ async def test_a_queued_request_gets_the_slot_that_frees_up() -> None:
     release.set()
     assert await asyncio.wait_for(waiting, 30) is True
     await task
+
+
+def test_settings_defaults_follow_the_pool_and_mask_the_redis_password() -> None:
+    from entrypoints.settings import Settings
+
+    settings = Settings(pool_size=20, pool_timeout=5, redis_url="redis://u:secret@r:6379/0")
+    assert (settings.max_concurrency, settings.queue_timeout) == (10, 5)
+    assert (settings.tenant_rate, settings.tenant_burst) == (100, 200)
+    assert Settings(pool_size=1).max_concurrency == 1
+    assert Settings(tenant_max_concurrency=3, tenant_queue_timeout=0).queue_timeout == 0
+    shown = settings.masked()
+    assert shown["redis_url"] == "redis://u:***@r:6379/0" and "secret" not in str(shown)
