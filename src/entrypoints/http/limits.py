@@ -34,12 +34,11 @@ def _seconds(value: float) -> int:
     return max(0, math.ceil(value - 1e-9))
 
 
-def rate_headers(limit: RateLimit, decision: Decision) -> list[tuple[bytes, bytes]]:
+def rate_headers(limit: RateLimit, decision: Decision) -> dict[str, str]:
     """The IETF RateLimit header fields for this decision."""
     window = max(1, _seconds(limit.burst / limit.rate))
-    return [(POLICY.lower().encode(), f'"tenant";q={limit.burst};w={window}'.encode()),
-            (REMAINING.lower().encode(),
-             f'"tenant";r={decision.remaining};t={_seconds(decision.reset_after)}'.encode())]
+    return {POLICY: f'"tenant";q={limit.burst};w={window}',
+            REMAINING: f'"tenant";r={decision.remaining};t={_seconds(decision.reset_after)}'}
 
 
 class TenantLimitsMiddleware:
@@ -56,7 +55,8 @@ class TenantLimitsMiddleware:
         if principal is None:  # no valid key, or no database: the route answers 401 or 503
             await self.app(scope, receive, send)
             return
-        scope.setdefault("state", {})["principal"] = principal
+        state = scope.setdefault("state", {})
+        state["principal"], state["tenant_id"] = principal, str(principal.tenant_id)
         limit = principal.rate_limit or self.container.default_rate_limit()
         decision = await self.container.rate_limiter().hit(principal.tenant_id, limit)
         headers = rate_headers(limit, decision)
@@ -67,9 +67,11 @@ class TenantLimitsMiddleware:
                                f"the tenant's rate limit is exhausted; retry in {retry} s")
             return
 
+        raw = [(name.lower().encode(), value.encode()) for name, value in headers.items()]
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *headers]
+                message["headers"] = [*message.get("headers", []), *raw]
             await send(message)
 
         async with self.container.tenant_concurrency().slot(principal.tenant_id) as held:
@@ -91,8 +93,7 @@ class TenantLimitsMiddleware:
             return None
 
     @staticmethod
-    async def _reject(scope: Scope, receive: Receive, send: Send,
-                      headers: list[tuple[bytes, bytes]], retry_after: str, detail: str) -> None:
-        response = problem(429, detail, headers={"Retry-After": retry_after})
-        response.raw_headers.extend(headers)
-        await response(scope, receive, send)
+    async def _reject(scope: Scope, receive: Receive, send: Send, headers: dict[str, str],
+                      retry_after: str, detail: str) -> None:
+        await problem(429, detail, headers={"Retry-After": retry_after, **headers})(
+            scope, receive, send)
