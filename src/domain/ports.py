@@ -7,7 +7,8 @@ from typing import Protocol, Self, TypeVar
 from uuid import UUID
 
 from domain.idempotency import Claim, PurgeBatch, SavedResponse
-from domain.model import ApiKey, Book, City, KeyEvent, Principal, Record, Tenant, User
+from domain.model import ApiKey, Book, City, KeyEvent, Principal, RateLimit, Record, Tenant, User
+from domain.ratelimit import Decision
 from domain.tenancy import TenantId
 
 R = TypeVar("R", bound=Record)
@@ -116,6 +117,9 @@ class TenantRepository(Protocol):
 
     async def get_by_slug(self, slug: str) -> Tenant | None: ...
 
+    async def update(self, tenant: Tenant) -> bool:
+        """Store the tenant's new name and rate limit; False when it is missing."""
+
     async def list(self, *, after: UUID | None, limit: int) -> Sequence[Tenant]:
         """Up to `limit` tenants with id greater than `after`, in creation order."""
 
@@ -148,9 +152,11 @@ class ApiKeyRepository(Protocol):
 
 
 class ApiKeyReader(Protocol):
-    """Looks one API key up by its tenant and id, outside any unit of work."""
+    """Looks one API key up by its tenant and id, with the tenant's own rate limit, outside
+    any unit of work."""
 
-    async def get(self, tenant_id: TenantId, key_id: UUID) -> ApiKey | None: ...
+    async def get(self, tenant_id: TenantId, key_id: UUID,
+                  ) -> tuple[ApiKey, RateLimit | None] | None: ...
 
 
 class KeyEventLog(Protocol):
@@ -264,3 +270,9 @@ class IdempotencyCipher(Protocol):
 
     def open(self, scope_id: UUID, key: str, sealed: bytes) -> SavedResponse | None:
         """The sealed answer, or None when it was not sealed under this key or was altered."""
+
+
+class RateLimiter(Protocol):
+    """Takes one token from a tenant's bucket, or says when to come back."""
+
+    async def hit(self, tenant_id: TenantId, limit: RateLimit) -> Decision: ...

@@ -16,6 +16,7 @@ import typer
 from pydantic import ValidationError
 
 from domain.errors import DomainError, Unavailable
+from domain.model import RateLimit
 from entrypoints import startup
 from entrypoints.container import Container, dispose
 from entrypoints.http import rendering
@@ -27,7 +28,7 @@ _PLAIN: dict[str, Any] = {"no_args_is_help": True, "add_completion": False,
                          "pretty_exceptions_enable": False, "rich_markup_mode": None}
 app = typer.Typer(help="tenant-catalog: a multi-tenant catalog service.", **_PLAIN)
 db = typer.Typer(help="Database schema migrations (Alembic).", **_PLAIN)
-tenants = typer.Typer(help="Create, list and delete tenants.", **_PLAIN)
+tenants = typer.Typer(help="Create, update, list and delete tenants.", **_PLAIN)
 app.add_typer(db, name="db")
 keys = typer.Typer(help="List, create, revoke and roll a tenant's API keys.", no_args_is_help=True)
 app.add_typer(tenants, name="tenants")
@@ -165,13 +166,53 @@ def sync() -> None:
     _on_database(lambda url: _migrate().sync(url))
 
 
+Rate = Annotated[float | None, typer.Option(
+    help="the tenant's own rate limit: requests per second on average (with --burst)")]
+Burst = Annotated[int | None, typer.Option(
+    help="the tenant's own rate limit: requests at once (with --rate)")]
+
+
+def _rate_limit(rate: float | None, burst: int | None) -> RateLimit | None:
+    if (rate is None) != (burst is None):
+        raise typer.BadParameter("--rate and --burst go together")
+    if rate is None:
+        return None
+    try:
+        return RateLimit.of(rate, burst)
+    except DomainError as error:
+        raise typer.BadParameter(str(error)) from None
+
+
 @tenants.command("create")
 def create_tenant(slug: Annotated[str, typer.Argument(metavar="SLUG", show_default=False)],
                   name: Annotated[str | None, typer.Option(
-                      "--name", metavar="NAME", show_default="the slug")] = None) -> None:
+                      "--name", metavar="NAME", show_default="the slug")] = None,
+                  rate: Rate = None, burst: Burst = None) -> None:
     """Create a tenant and print it with its first API key (shown only now)."""
-    tenant, key = _with_container(lambda c: c.create_tenant()(slug, name))
+    limit = _rate_limit(rate, burst)
+    tenant, key = _with_container(lambda c: c.create_tenant()(slug, name, rate_limit=limit))
     _echo({"tenant": rendering.tenant(tenant), "api_key": rendering.issued_key(key)})
+
+
+@tenants.command("update")
+def update_tenant(slug: str, name: Annotated[str | None, typer.Option()] = None,
+                  rate: Rate = None, burst: Burst = None,
+                  default_limit: Annotated[bool, typer.Option(
+                      "--default-limit", help="drop the tenant's own rate limit: the service's "
+                                              "defaults apply again")] = False) -> None:
+    """Rename a tenant or set its rate limit, and print it."""
+    limit = _rate_limit(rate, burst)
+    if default_limit and limit is not None:
+        raise typer.BadParameter("--default-limit goes without --rate and --burst")
+    changes: dict[str, Any] = {"name": name}
+    if limit is not None or default_limit:
+        changes["rate_limit"] = limit
+
+    async def update(container: Container) -> Any:
+        tenant = await container.get_tenant()(slug=slug)
+        return await container.update_tenant()(tenant.id, **changes)
+
+    _echo(rendering.tenant(_with_container(update)))
 
 
 @tenants.command("list")

@@ -6,6 +6,9 @@ from dependency_injector import containers, providers
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.clock import SystemClock
+from adapters.ratelimit.concurrency import TenantConcurrency
+from adapters.ratelimit.local import InMemoryRateLimiter
+from adapters.ratelimit.shared import RedisRateLimiter
 from adapters.security.cache import TtlCredentialCache
 from adapters.security.hashing import Sha256KeyHasher
 from adapters.security.idempotency import AesGcmIdempotencyCipher
@@ -16,7 +19,7 @@ from adapters.sqlalchemy.readers import SqlaApiKeyReader, SqlaCityReader
 from adapters.sqlalchemy.readiness import SchemaReadiness
 from adapters.sqlalchemy.transactions import TransactionScope, Transactions
 from adapters.sqlalchemy.unit_of_work import SqlaOperatorUnitOfWork, SqlaUnitOfWork
-from domain.model import Book, City, User
+from domain.model import Book, City, RateLimit, User
 from domain.use_cases import api_keys as key_cases
 from domain.use_cases import cities as city_cases
 from domain.use_cases import idempotency as idempotency_cases
@@ -24,6 +27,7 @@ from domain.use_cases import key_events
 from domain.use_cases import records
 from domain.use_cases import tenants as tenant_cases
 from domain.use_cases import users as user_cases
+from entrypoints.http.observability import REDIS_FALLBACKS
 from entrypoints.settings import Settings
 
 # Cached keys are trusted only while the key event feed has caught up within this many seconds
@@ -54,6 +58,16 @@ def _scope(engine: AsyncEngine, settings: Settings) -> TransactionScope:
         engine.dialect.name, settings.backend, statement_timeout_ms=settings.statement_timeout_ms,
         lock_timeout_ms=settings.lock_timeout_ms,
         idle_in_transaction_timeout_ms=settings.idle_in_transaction_timeout_ms)
+
+
+def _rate_limiter(settings: Settings) -> InMemoryRateLimiter | RedisRateLimiter:
+    """Shared through Redis when CATALOG_REDIS_URL is set, else this instance's own."""
+    local = InMemoryRateLimiter()
+    if settings.redis_url is None:
+        return local
+    return RedisRateLimiter(settings.redis_url.get_secret_value(),
+                            timeout=settings.redis_timeout_ms / 1000, fallback=local,
+                            on_fallback=REDIS_FALLBACKS.inc)
 
 
 def _records(uow: providers.Provider, clock: providers.Provider, entity: type,
@@ -111,6 +125,13 @@ class Container(containers.DeclarativeContainer):
     follow_key_events = providers.Singleton(key_events.FollowKeyEvents, key_event_feed,
                                             credential_cache, clock)
 
+    default_rate_limit = providers.Singleton(
+        lambda s: RateLimit.of(s.tenant_rate, s.tenant_burst), settings)
+    rate_limiter = providers.Singleton(_rate_limiter, settings)
+    tenant_concurrency = providers.Singleton(
+        lambda s: TenantConcurrency(s.max_concurrency, s.queue_timeout), settings)
+    update_tenant = providers.Singleton(tenant_cases.UpdateTenant, *_operator)
+
     idempotency_store = providers.Singleton(SqlaIdempotencyStore, transactions)
     idempotency_cipher = providers.Singleton(AesGcmIdempotencyCipher)
     idempotent_requests = providers.Singleton(
@@ -128,4 +149,5 @@ async def dispose(container: Container) -> None:
     for engine in (container.engine, container.probe_engine):
         if engine.initialized:
             await engine().dispose()
+    await container.rate_limiter().close()
     container.shutdown_resources()

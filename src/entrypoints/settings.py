@@ -62,6 +62,15 @@ def usable_url(url: str) -> str:
     return url
 
 
+def _without_password(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not sep or not at:
+        return url
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in credentials else f"{scheme}://***@{host}"
+
+
 class Settings(BaseSettings):
     """Everything the service can be told; `catalog config` prints it with secrets masked."""
 
@@ -106,6 +115,22 @@ class Settings(BaseSettings):
                               "last sign of life (renewed while the request runs)")
     idempotency_purge_interval_seconds: float = Field(
         300, gt=0, description="seconds between sweeps that delete expired idempotency keys")
+    tenant_limits: bool = Field(
+        True, description="false turns the rate limit and the concurrency cap off")
+    tenant_rate: float = Field(100.0, ge=0.1, le=100_000,
+                               description="requests per second a tenant may make on average")
+    tenant_burst: int = Field(200, ge=1, le=100_000,
+                              description="requests a tenant may make at once")
+    redis_url: SecretStr | None = Field(
+        None, description="a Redis shared by every instance for the rate limit; unset: each "
+                          "instance limits alone")
+    redis_timeout_ms: float = Field(
+        10.0, gt=0, le=10_000, description="milliseconds to wait for Redis before deciding locally")
+    tenant_max_concurrency: int | None = Field(
+        None, ge=1, description="requests of one tenant in flight per instance; default: half "
+                                "the pool")
+    tenant_queue_timeout: float | None = Field(
+        None, ge=0, description="seconds a request past the cap waits; default: the pool timeout")
     migrate_on_start: bool | None = Field(
         None, description="run `db sync` before serving; default: only on SQLite")
     readiness_timeout: float = Field(2.0, gt=0, description="seconds /readyz waits on the database")
@@ -171,6 +196,16 @@ class Settings(BaseSettings):
         return self.backend == "pgbouncer"
 
     @property
+    def max_concurrency(self) -> int:
+        """Requests of one tenant in flight at once on this instance."""
+        return self.tenant_max_concurrency or max(1, self.pool_size // 2)
+
+    @property
+    def queue_timeout(self) -> float:
+        """Seconds a request past its tenant's cap waits for a slot."""
+        return self.pool_timeout if self.tenant_queue_timeout is None else self.tenant_queue_timeout
+
+    @property
     def is_sqlite(self) -> bool:
         return self.url.startswith("sqlite")
 
@@ -188,6 +223,8 @@ class Settings(BaseSettings):
             secret = getattr(self, name)
             shown[name] = secret and make_url(secret.get_secret_value()).render_as_string(
                 hide_password=True)
+        if self.redis_url is not None:
+            shown["redis_url"] = _without_password(self.redis_url.get_secret_value())
         shown["admin_token"] = "***" if self.admin_token else None
         shown["metrics_token"] = "***" if self.metrics_token else None
         return shown

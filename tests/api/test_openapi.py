@@ -40,7 +40,8 @@ def credentials(api: Api, tenant: Tenant, op: dict[str, Any]) -> dict[str, str]:
     return {}
 
 
-SENT_HEADERS = ("ETag", "Location", "Retry-After", "Idempotent-Replayed", "WWW-Authenticate")
+SENT_HEADERS = ("ETag", "Location", "Retry-After", "Idempotent-Replayed", "WWW-Authenticate",
+                "RateLimit-Policy", "RateLimit")
 
 
 def undeclared_headers(operation: str, response: Any, documented: dict[str, Any]) -> list[str]:

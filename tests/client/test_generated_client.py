@@ -102,10 +102,20 @@ def test_a_generated_client_drives_every_operation(base_url: str, generated: Mod
     tenant_id = made.parsed.tenant.id
     assert call("tenants.get", tenant_id, client=operator).parsed.slug == slug
     assert slug in [t.slug for t in call("tenants.list", client=operator, limit=100).parsed.items]
+    patched = call("tenants.update", tenant_id, client=operator, body=models.TenantPatch(
+        name="Gen Two", rate_limit=models.RateLimitIn(rate=50.0, burst=60)))
+    assert patched.status_code == 200 and patched.parsed.name == "Gen Two"
+    assert (patched.parsed.rate_limit.rate, patched.parsed.rate_limit.burst) == (50.0, 60)
     second = call("tenants.issue_api_key", tenant_id, client=operator)
     assert second.status_code == 201
     tenant = generated.AuthenticatedClient(base_url=base_url, token=second.parsed.key)
-    assert call("me.get", client=tenant).parsed.id == tenant_id
+    me = call("me.get", client=tenant)
+    assert me.parsed.id == tenant_id
+    assert me.headers["RateLimit-Policy"] == '"tenant";q=60;w=2'  # its own limit: 60 in 1.2 s
+    reset = call("tenants.update", tenant_id, client=operator,
+                 body=models.TenantPatch(rate_limit=None))
+    assert reset.status_code == 200 and reset.parsed.rate_limit is None
+    assert reset.parsed.name == "Gen Two"  # a field not sent is left as it was
     assert call("tenants.revoke_api_key", tenant_id, made.parsed.api_key.id,
                 client=operator).status_code == 204
     assert made.parsed.api_key.id in [

@@ -16,12 +16,15 @@ from adapters.memory import (MemoryIdempotencyStore, MemoryKeyEventFeed, MemoryO
 from adapters.sqlalchemy.engine import create_engine
 from adapters.sqlalchemy.idempotency import SqlaIdempotencyStore
 from adapters.sqlalchemy.key_events import SqlaKeyEventFeed
+from adapters.sqlalchemy.readers import SqlaApiKeyReader
 from adapters.sqlalchemy.transactions import Transactions, TransactionScope
 from adapters.sqlalchemy.unit_of_work import SqlaOperatorUnitOfWork, SqlaUnitOfWork
 from domain.ids import new_id
 from domain.model import Tenant
-from domain.ports import IdempotencyStore, KeyEventFeed, OperatorUnitOfWork, UnitOfWork
+from domain.ports import (ApiKeyReader, IdempotencyStore, KeyEventFeed, OperatorUnitOfWork,
+                          UnitOfWork)
 from domain.tenancy import TenantId
+from domain.use_cases.api_keys import KeysInUnitOfWork
 from tests.contract.helpers import utcnow
 
 Sessions = Transactions
@@ -37,6 +40,7 @@ class UowFactories:
     operator: Callable[[], OperatorUnitOfWork]
     idempotency: IdempotencyStore
     key_event_feed: Callable[[], KeyEventFeed]
+    key_reader: Callable[[], ApiKeyReader]
 
     @property
     def is_sql(self) -> bool:
@@ -89,13 +93,15 @@ def uow_factories(request: pytest.FixtureRequest) -> UowFactories:
         store = MemoryStore()
         return UowFactories("memory", lambda tenant_id: MemoryUnitOfWork(store, tenant_id),
                             lambda: MemoryOperatorUnitOfWork(store), MemoryIdempotencyStore(store),
-                            lambda: MemoryKeyEventFeed(store))
+                            lambda: MemoryKeyEventFeed(store),
+                            lambda: KeysInUnitOfWork(lambda: MemoryOperatorUnitOfWork(store)))
     sessions: Sessions = request.getfixturevalue(_SESSIONS[request.param])
     return UowFactories(request.param,
                         lambda tenant_id: SqlaUnitOfWork(sessions, tenant_id),
                         lambda: SqlaOperatorUnitOfWork(sessions),
                         SqlaIdempotencyStore(sessions),
-                        lambda: SqlaKeyEventFeed(sessions))
+                        lambda: SqlaKeyEventFeed(sessions),
+                        lambda: SqlaApiKeyReader(sessions))
 
 
 @pytest.fixture

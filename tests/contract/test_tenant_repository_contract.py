@@ -162,3 +162,44 @@ async def test_api_key_revoke_without_commit_is_undone(uow_factories: UowFactori
         assert await uow.api_keys.revoke(tenant.id, key.id, now=utcnow()) is True
     async with uow_factories.operator() as uow:
         assert (await uow.api_keys.get(tenant.id, key.id)).revoked_at is None
+
+
+async def test_a_tenants_own_rate_limit_is_kept_updated_and_read_with_its_keys(
+        uow_factories: UowFactories, tenant: Tenant) -> None:
+    """What UpdateTenant does on every adapter: the "tenant changed" event first, then the
+    update, in one transaction; the key lookup reads the tenant's limit with the key."""
+    from dataclasses import replace
+
+    from domain.model import RateLimit
+    from domain.use_cases.key_events import tenant_changed
+
+    limited = replace(Tenant.create(f"t-{new_id().hex}", "Limited", utcnow()),
+                      rate_limit=RateLimit(0.5, 3))
+    key = api_key(limited.id)
+    async with uow_factories.operator() as uow:
+        await uow.tenants.add(limited)
+        await uow.api_keys.add(key)
+        await uow.commit()
+    feed = uow_factories.key_event_feed()
+    await feed.poll()
+    reader = uow_factories.key_reader()
+    assert await reader.get(limited.id, key.id) == (key, RateLimit(0.5, 3))
+
+    event = tenant_changed(limited.id)
+    changed = replace(limited, name="Renamed", rate_limit=RateLimit(100_000.0, 100_000))
+    async with uow_factories.operator() as uow:
+        await uow.key_events.publish(event)
+        assert await uow.tenants.update(changed)
+        await uow.commit()
+    async with uow_factories.operator() as uow:
+        assert await uow.tenants.get(limited.id) == changed
+        assert await uow.tenants.get(tenant.id) == tenant  # no other tenant changed
+        assert not await uow.tenants.update(replace(changed, id=TenantId(new_id())))
+    assert [(e.id, e.kind, e.tenant_id) for e in await feed.poll()] == [
+        (event.id, "tenant", limited.id)]
+    assert await reader.get(limited.id, key.id) == (key, RateLimit(100_000.0, 100_000))
+
+    async with uow_factories.operator() as uow:
+        assert await uow.tenants.update(replace(changed, rate_limit=None))
+        await uow.commit()
+    assert await reader.get(limited.id, key.id) == (key, None)

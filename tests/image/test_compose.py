@@ -202,6 +202,12 @@ async def test_the_recipe_runs_and_loses_nothing_when_a_replica_stops(stack: Sta
                                     headers={"Authorization": f"Bearer {stack.admin_token}"})
         assert created.status_code == 201, created.text
         key = created.json()["api_key"]["key"]
+        # the load and the read-back measure the replicas, not the tenant's rate limit
+        unlimited = await client.patch(
+            f"/v1/tenants/{created.json()['tenant']['id']}",
+            json={"rate_limit": {"rate": 100_000, "burst": 100_000}},
+            headers={"Authorization": f"Bearer {stack.admin_token}"})
+        assert unlimited.status_code == 200, unlimited.text
 
         # A write and a read through each replica, and each reads the other's write.
         first = await asyncio.to_thread(write_and_read, stack, "app1", key, "First")

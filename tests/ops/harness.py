@@ -56,7 +56,10 @@ def service_env(database_url: str, owner_url: str, **settings: object) -> dict[s
     env |= {"CATALOG_DATABASE_URL": plain_url(database_url),
             "CATALOG_MIGRATION_DATABASE_URL": plain_url(owner_url),
             "CATALOG_ADMIN_TOKEN": ADMIN_TOKEN, "CATALOG_LOG_LEVEL": "warning",
-            "CATALOG_LOG_FORMAT": "text"}
+            "CATALOG_LOG_FORMAT": "text",
+            # load here measures other things: a tenant's rate limit is out of the way unless
+            # a test sets it (tests/ops/test_shared_rate_limit.py does)
+            "CATALOG_TENANT_RATE": "100000", "CATALOG_TENANT_BURST": "100000"}
     env |= {f"CATALOG_{name.upper()}": str(value) for name, value in settings.items()}
     return env
 

@@ -1,7 +1,8 @@
 """Revocation reaches every instance within 2 s: two real `catalog serve` processes on one
 PostgreSQL database, one connected directly and one through PgBouncer in transaction mode,
 both caching keys for an hour. A key is used on both, revoked on one, and the other is asked
-until it first answers 401. And last_used_at is written at most once a minute per key."""
+until it first answers 401; a tenant's rate limit changed (PATCH) on one applies on the other
+within 2 s too. And last_used_at is written at most once a minute per key."""
 
 import asyncio
 import contextlib
@@ -120,6 +121,52 @@ async def test_rolling_to_zero_reaches_the_other_instance_within_2_s(pair: Pair)
         assert await first_401(direct, key) < BOUND
         assert (await direct.get("/v1/me", headers={
             "Authorization": f"Bearer {rolled.json()['key']}"})).status_code == 200
+
+
+async def policy_seen(client: httpx.AsyncClient, tenant: Tenant, policy: str) -> float:
+    """Seconds from now until `client` first answers the tenant with this RateLimit-Policy."""
+    started = time.monotonic()
+    while True:
+        response = await client.get("/v1/me", headers=tenant.auth)
+        elapsed = time.monotonic() - started
+        assert response.status_code in (200, 429), response.text
+        if response.headers["RateLimit-Policy"] == policy:
+            return elapsed
+        assert elapsed < GIVE_UP, f"the old rate limit still applied after {GIVE_UP} s"
+        await asyncio.sleep(0.005)
+
+
+async def test_a_rate_limit_patched_on_one_instance_applies_on_the_other_within_2_s(
+        pair: Pair) -> None:
+    """Both instances cache the tenant's key (with its limit) for an hour; the PATCH publishes
+    a "tenant changed" key event that drops it everywhere, so the next lookup reads the new
+    limit."""
+    limited = await new_tenant(pair.direct.base, "patched")
+    default, own = '"tenant";q=100000;w=1', '"tenant";q=3;w=30'  # own: 3 at once, 0.1/s
+    admin = {"Authorization": "Bearer ops-admin-token"}
+    async with httpx.AsyncClient(base_url=pair.direct.base, timeout=10) as direct, \
+            httpx.AsyncClient(base_url=pair.bounced.base, timeout=10) as bounced:
+        for client in (direct, bounced, bounced):  # resolved, and cached, on both
+            answer = await client.get("/v1/me", headers=limited.auth)
+            assert answer.status_code == 200 and answer.headers["RateLimit-Policy"] == default
+        patched = await direct.patch(f"/v1/tenants/{limited.id}", headers=admin,
+                                     json={"rate_limit": {"rate": 0.1, "burst": 3}})
+        assert patched.status_code == 200, patched.text
+        assert patched.json()["rate_limit"] == {"rate": 0.1, "burst": 3}
+        assert (await direct.get("/v1/me", headers=limited.auth)
+                ).headers["RateLimit-Policy"] == own  # at once here
+        assert await policy_seen(bounced, limited, own) < BOUND
+        # and it is enforced there: 3 at once, then a token every 10 s
+        statuses = [(await bounced.get("/v1/me", headers=limited.auth)).status_code
+                    for _ in range(5)]
+        assert 429 in statuses
+        rejected = await bounced.get("/v1/me", headers=limited.auth)
+        assert rejected.status_code == 429 and int(rejected.headers["Retry-After"]) >= 1
+        # back to the defaults, on the other instance this time
+        reset = await bounced.patch(f"/v1/tenants/{limited.id}", headers=admin,
+                                    json={"rate_limit": None})
+        assert reset.status_code == 200 and reset.json()["rate_limit"] is None
+        assert await policy_seen(direct, limited, default) < BOUND
 
 
 async def last_used_writes(connection: asyncpg.Connection) -> int:

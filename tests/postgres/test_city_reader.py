@@ -3,6 +3,7 @@ never hand a connection back to the pool inside a transaction, even when cancell
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import asyncpg
@@ -80,7 +81,7 @@ async def test_api_key_reader_finds_a_key_only_in_its_tenant(engine: AsyncEngine
     from adapters.sqlalchemy.readers import SqlaApiKeyReader
     from adapters.sqlalchemy.unit_of_work import SqlaOperatorUnitOfWork
     from domain.ids import new_id
-    from domain.model import ApiKey
+    from domain.model import ApiKey, RateLimit
 
     sessions = Transactions(engine, TransactionScope())
     owner = await make_tenant_with_cities(sessions)
@@ -92,6 +93,14 @@ async def test_api_key_reader_finds_a_key_only_in_its_tenant(engine: AsyncEngine
         await uow.commit()
     reader = SqlaApiKeyReader(sessions)
     found = await reader.get(owner, key.id)
-    assert found is not None and found.id == key.id and found.tenant_id == owner
+    assert found is not None and found[0].id == key.id and found[0].tenant_id == owner
+    assert found[1] is None  # the defaults
+    async with SqlaOperatorUnitOfWork(sessions) as uow:
+        tenant = await uow.tenants.get(owner)
+        assert tenant is not None
+        await uow.tenants.update(replace(tenant, rate_limit=RateLimit(2.5, 7)))
+        await uow.commit()
+    found = await reader.get(owner, key.id)
+    assert found is not None and found[1] == RateLimit(2.5, 7)  # the tenant's own, same read
     assert await reader.get(other, key.id) is None
     assert engine.pool.checkedout() == 0

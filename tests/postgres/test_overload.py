@@ -68,7 +68,7 @@ async def test_exhausted_pool_is_503_within_the_pool_timeout(pg_url: str,
                                                             postgres_server: Any) -> None:
     owner = owner_url_of(postgres_server, pg_url)
     async with serving(pg_url, pool_size=1, pool_max_overflow=0, pool_timeout=0.5,
-                       lock_timeout_ms=20_000) as api:
+                       lock_timeout_ms=20_000, tenant_max_concurrency=2) as api:  # past the pool
         tenant = await api.new_tenant("pool")
         city = await city_of(api, tenant)
         async with row_locked(owner, city) as holder:
@@ -119,7 +119,8 @@ async def test_lock_timeout_is_503_and_writes_nothing(pg_url: str, postgres_serv
 async def test_cancelled_requests_give_their_connections_back(
         pg_url: str, postgres_server: Any, cancelled: int) -> None:
     owner = owner_url_of(postgres_server, pg_url)
-    async with serving(pg_url, pool_size=cancelled, pool_max_overflow=0) as api:
+    async with serving(pg_url, pool_size=cancelled, pool_max_overflow=0,
+                       tenant_max_concurrency=cancelled) as api:
         tenant = await api.new_tenant("cancel")
         city = await city_of(api, tenant)
         warm = await asyncio.gather(*[api.request("GET", "/v1/cities/biggest", tenant)

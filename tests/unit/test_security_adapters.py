@@ -8,12 +8,13 @@ from adapters.clock import SystemClock
 from adapters.security.cache import TtlCredentialCache
 from adapters.security.hashing import Sha256KeyHasher
 from domain.ids import new_id
-from domain.model import Principal
+from domain.model import Principal, RateLimit
 from domain.tenancy import TenantId
 
 T1, T2 = TenantId(new_id()), TenantId(new_id())
 K1, K2 = new_id(), new_id()
-P1, P2 = Principal(T1, K1, ("read",)), Principal(T2, K2, ("read", "write"))
+P1 = Principal(T1, K1, ("read",))
+P2 = Principal(T2, K2, ("read", "write"), rate_limit=RateLimit(5.0, 10))
 
 
 def test_cache_returns_an_entry_until_its_ttl_has_passed(monotonic) -> None:
@@ -47,6 +48,16 @@ def test_forget_drops_every_token_of_a_key_and_only_those(monotonic) -> None:
     assert (cache.get("a"), cache.get("b"), cache.get("c")) == (None, None, P2)
     cache.forget(new_id())
     assert cache.get("c") == P2
+
+
+def test_forget_tenant_drops_every_key_of_that_tenant_and_only_those(monotonic) -> None:
+    cache = TtlCredentialCache(ttl=30, clock=monotonic)
+    cache.put("a", P1, cache.epoch())
+    cache.put("b", Principal(T1, new_id(), ("read",)), cache.epoch())
+    cache.put("c", P2, cache.epoch())
+    cache.forget_tenant(T1)
+    assert (cache.get("a"), cache.get("b"), cache.get("c")) == (None, None, P2)
+    assert P2.rate_limit == RateLimit(5.0, 10)
 
 
 def test_clear(monotonic) -> None:

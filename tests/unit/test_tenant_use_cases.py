@@ -7,13 +7,14 @@ import pytest
 from adapters.security.cache import TtlCredentialCache
 from domain.errors import AlreadyExists, InvalidCredentials, InvalidInput, NotFound
 from domain.ids import new_id
-from domain.model import IssuedKey, Principal, Tenant
+from domain.model import IssuedKey, Principal, RateLimit, Tenant
 from domain.tenancy import TenantId
 from domain.tokens import format_token, parse_token
 from adapters.memory import MemoryKeyEventFeed
 from domain.use_cases.api_keys import Authenticate, IssueApiKey, RevokeApiKey
 from domain.use_cases.key_events import FollowKeyEvents
-from domain.use_cases.tenants import CreateTenant, DeleteTenant, GetTenant, ListTenants
+from domain.use_cases.tenants import (CreateTenant, DeleteTenant, GetTenant, ListTenants,
+                                      UpdateTenant)
 
 
 @dataclass
@@ -183,6 +184,42 @@ async def test_deleting_a_tenant_reaches_other_instances(store, operator_uow, cl
     await follow()
     assert there_cache.get(key.token) is None
     assert there_cache.get(survivor_key.token).tenant_id == survivor.id
+
+
+async def test_a_tenant_updated_here_reaches_other_instances_with_its_rate_limit(
+        store, operator_uow, clock, hasher, monotonic) -> None:
+    there_cache = TtlCredentialCache(ttl=3600, clock=monotonic)
+    here_cache = TtlCredentialCache(ttl=3600, clock=monotonic)
+    here, there = wire(operator_uow, clock, hasher, here_cache), \
+        wire(operator_uow, clock, hasher, there_cache)
+    update = UpdateTenant(operator_uow, clock, hasher, here_cache)
+    follow = FollowKeyEvents(MemoryKeyEventFeed(store), there_cache, clock)
+    await follow()
+    tenant, key = await here.create("acme")
+    _, other_key = await here.create("other")
+    for ops in (here, there):
+        assert (await ops.authenticate(key.token)).rate_limit is None
+        await ops.authenticate(other_key.token)
+    updated = await update(tenant.id, rate_limit=RateLimit(2.0, 5))
+    assert updated.rate_limit == RateLimit(2.0, 5)
+    assert here_cache.get(key.token) is None  # at once here
+    assert (await here.authenticate(key.token)).rate_limit == RateLimit(2.0, 5)
+    assert there_cache.get(key.token).rate_limit is None  # there: until its next poll
+    events = await follow()
+    assert [(event.kind, event.tenant_id) for event in events] == [("tenant", tenant.id)]
+    assert there_cache.get(key.token) is None
+    assert there_cache.get(other_key.token) is not None  # only that tenant's keys
+    assert (await there.authenticate(key.token)).rate_limit == RateLimit(2.0, 5)
+
+
+async def test_updating_a_missing_tenant_publishes_nothing(store, operator_uow, clock, hasher,
+                                                           monotonic) -> None:
+    cache = TtlCredentialCache(ttl=3600, clock=monotonic)
+    follow = FollowKeyEvents(MemoryKeyEventFeed(store), cache, clock)
+    await follow()
+    with pytest.raises(NotFound):
+        await UpdateTenant(operator_uow, clock, hasher, cache)(TenantId(new_id()), name="x")
+    assert await follow() == []
 
 
 async def test_revoke_of_a_missing_or_foreign_key_is_not_found(ops, store) -> None:

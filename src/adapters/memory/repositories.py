@@ -105,6 +105,12 @@ class InMemoryTenantRepository:
     async def get(self, tenant_id: TenantId) -> Tenant | None:
         return self._tenants.get(tenant_id)  # type: ignore[return-value]
 
+    async def update(self, tenant: Tenant) -> bool:
+        if tenant.id not in self._tenants:
+            return False
+        self._tenants[tenant.id] = tenant
+        return True
+
     async def get_by_slug(self, slug: str) -> Tenant | None:
         return next((t for t in self._tenants.values() if t.slug == slug), None)  # type: ignore[attr-defined]
 

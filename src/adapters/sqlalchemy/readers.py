@@ -11,14 +11,17 @@ from uuid import UUID
 from sqlalchemy import bindparam, select
 
 from adapters.sqlalchemy.errors import translated
-from adapters.sqlalchemy.repositories import BIGGEST_CITIES, api_key_of, driver_sql
-from adapters.sqlalchemy.tables import api_keys
+from adapters.sqlalchemy.repositories import BIGGEST_CITIES, api_key_of, driver_sql, rate_limit_of
+from adapters.sqlalchemy.tables import api_keys, tenants
 from adapters.sqlalchemy.transactions import Transactions
-from domain.model import ApiKey, City
+from domain.model import ApiKey, City, RateLimit
 from domain.tenancy import TenantId
 
-_API_KEY = select(api_keys).where(api_keys.c.tenant_id == bindparam("scope_tenant"),
-                                  api_keys.c.id == bindparam("key_id"))
+_API_KEY = (select(api_keys, tenants.c.rate_limit_rate, tenants.c.rate_limit_burst)
+            .join(tenants, tenants.c.id == api_keys.c.tenant_id)
+            .where(api_keys.c.tenant_id == bindparam("scope_tenant"),
+                   api_keys.c.id == bindparam("key_id")))
+_KEY_FIELDS = tuple(column.name for column in api_keys.columns)
 
 
 async def read(transactions: Transactions, tenant_id: TenantId, statement: Any,
@@ -50,11 +53,16 @@ class SqlaCityReader:
 
 
 class SqlaApiKeyReader:
-    """ApiKeyReader on the service's engine and pool: the lookup behind every cache miss."""
+    """ApiKeyReader on the service's engine and pool: the lookup behind every cache miss, with
+    the tenant's own rate limit in the same statement."""
 
     def __init__(self, transactions: Transactions) -> None:
         self._transactions = transactions
 
-    async def get(self, tenant_id: TenantId, key_id: UUID) -> ApiKey | None:
+    async def get(self, tenant_id: TenantId, key_id: UUID,
+                  ) -> tuple[ApiKey, RateLimit | None] | None:
         records = await read(self._transactions, tenant_id, _API_KEY, {"key_id": key_id})
-        return api_key_of(records[0]) if records else None
+        if not records:
+            return None
+        row = records[0]
+        return api_key_of({name: row[name] for name in _KEY_FIELDS}), rate_limit_of(row)

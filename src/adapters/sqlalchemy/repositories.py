@@ -12,7 +12,7 @@ from adapters.sqlalchemy.errors import translated
 from adapters.sqlalchemy.tables import (api_keys, books, cities, idempotency_keys, key_events,
                                         tenants, users)
 from adapters.sqlalchemy.transactions import Transaction
-from domain.model import ApiKey, City, KeyEvent, Record, Tenant, User
+from domain.model import ApiKey, City, KeyEvent, RateLimit, Record, Tenant, User
 from domain.tenancy import TenantId
 
 R = TypeVar("R", bound=Record)
@@ -194,6 +194,24 @@ class SqlaUserRepository(SqlaRecordRepository[User]):
         return rows[0], rows[0].id == user.id
 
 
+def rate_limit_of(row: Mapping[str, Any]) -> RateLimit | None:
+    """The tenant's own rate limit from its two columns; None when they are null."""
+    rate, burst = row["rate_limit_rate"], row["rate_limit_burst"]
+    return None if rate is None or burst is None else RateLimit(rate=rate, burst=burst)
+
+
+def tenant_of(row: Mapping[str, Any]) -> Tenant:
+    return Tenant(id=row["id"], slug=row["slug"], name=row["name"],
+                  created_at=row["created_at"], rate_limit=rate_limit_of(row))
+
+
+def _tenant_values(tenant: Tenant) -> dict[str, object]:
+    limit = tenant.rate_limit
+    return {"id": tenant.id, "slug": tenant.slug, "name": tenant.name,
+            "created_at": tenant.created_at, "rate_limit_rate": limit.rate if limit else None,
+            "rate_limit_burst": limit.burst if limit else None}
+
+
 class SqlaTenantRepository:
     """The tenant registry."""
 
@@ -203,13 +221,20 @@ class SqlaTenantRepository:
     async def _one(self, statement: Any) -> Tenant | None:
         with translated():
             row = (await self._tx.execute(statement)).mappings().first()
-        return Tenant(**row) if row else None
+        return tenant_of(row) if row else None
 
     async def add(self, tenant: Tenant) -> None:
-        values = {"id": tenant.id, "slug": tenant.slug, "name": tenant.name,
-                  "created_at": tenant.created_at}
+        values = _tenant_values(tenant)
         with translated(values):
             await self._tx.execute(insert(tenants).values(values))
+
+    async def update(self, tenant: Tenant) -> bool:
+        values = _tenant_values(tenant)
+        del values["id"], values["slug"], values["created_at"]
+        statement = (update(tenants).where(tenants.c.id == tenant.id).values(values)
+                     .returning(tenants.c.id))
+        with translated(values):
+            return (await self._tx.execute(statement)).first() is not None
 
     async def get(self, tenant_id: TenantId) -> Tenant | None:
         return await self._one(select(tenants).where(tenants.c.id == tenant_id))
@@ -223,7 +248,7 @@ class SqlaTenantRepository:
             statement = statement.where(tenants.c.id > after)
         with translated():
             result = await self._tx.execute(statement)
-        return [Tenant(**row) for row in result.mappings()]
+        return [tenant_of(row) for row in result.mappings()]
 
     async def delete(self, tenant_id: TenantId) -> bool:
         """Foreign keys cascade to the tenant's records and keys; its idempotency records have

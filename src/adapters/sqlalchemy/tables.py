@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import (BigInteger, Column, DateTime, ForeignKey, Index, Integer, LargeBinary,
+from sqlalchemy import (BigInteger, Column, DateTime, Float, ForeignKey, Index, Integer, LargeBinary,
                         MetaData, String, Table, TypeDecorator, UniqueConstraint, Uuid)
 from sqlalchemy.engine import Dialect
 
@@ -61,6 +61,8 @@ tenants = Table(
     Column("slug", String(63), nullable=False),
     Column("name", String(200), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+    Column("rate_limit_rate", Float, nullable=True),
+    Column("rate_limit_burst", Integer, nullable=True),
     UniqueConstraint("slug"),
 )
 

@@ -6,6 +6,7 @@ from uuid import UUID
 
 from domain.errors import FieldError, InvalidInput
 from domain.model.rules import Text
+from domain.model.tenant import RateLimit
 from domain.tenancy import TenantId
 
 READ, WRITE = "read", "write"
@@ -59,13 +60,14 @@ class KeyOptions:
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who a request's key speaks for: its tenant, the key itself, what it may do, and until
-    when."""
+    """Who a request's key speaks for: its tenant, the key itself, what it may do, until
+    when, and the tenant's own rate limit (None: the service's default)."""
 
     tenant_id: TenantId
     key_id: UUID
     scopes: tuple[str, ...]
     expires_at: datetime | None = None
+    rate_limit: RateLimit | None = None
 
     @property
     def can_write(self) -> bool:
@@ -93,8 +95,8 @@ class ApiKey:
         """Neither revoked nor expired at `now`."""
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
 
-    def principal(self) -> Principal:
-        return Principal(self.tenant_id, self.id, self.scopes, self.expires_at)
+    def principal(self, rate_limit: RateLimit | None = None) -> Principal:
+        return Principal(self.tenant_id, self.id, self.scopes, self.expires_at, rate_limit)
 
     def expiring_by(self, deadline: datetime) -> "ApiKey":
         """This key, expiring at `deadline` unless it already expires sooner."""

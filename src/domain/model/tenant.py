@@ -1,6 +1,6 @@
 """Tenants."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from domain.errors import FieldError, InvalidInput
@@ -9,6 +9,29 @@ from domain.model.rules import Text
 from domain.tenancy import TenantId, is_valid_slug
 
 NAME = Text(1, 200)
+RATE_RANGE = (0.1, 100_000.0)
+BURST_RANGE = (1, 100_000)
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """A tenant's request budget: `rate` per second on average, bursts of up to `burst`."""
+
+    rate: float
+    burst: int
+
+    @classmethod
+    def of(cls, rate: object, burst: object) -> "RateLimit":
+        errors = []
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not (
+                RATE_RANGE[0] <= rate <= RATE_RANGE[1]):
+            errors.append(FieldError("rate_limit.rate", "must be a number from 0.1 to 100000"))
+        if isinstance(burst, bool) or not isinstance(burst, int) or not (
+                BURST_RANGE[0] <= burst <= BURST_RANGE[1]):
+            errors.append(FieldError("rate_limit.burst", "must be an integer from 1 to 100000"))
+        if errors:
+            raise InvalidInput(errors)
+        return cls(rate=float(rate), burst=int(burst))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +42,7 @@ class Tenant:
     slug: str
     name: str
     created_at: datetime
+    rate_limit: RateLimit | None = None
 
     @classmethod
     def create(cls, slug: str, name: str, now: datetime) -> "Tenant":
@@ -32,3 +56,10 @@ class Tenant:
         if errors:
             raise InvalidInput(errors)
         return cls(id=TenantId(new_id()), slug=slug, name=name, created_at=now)
+
+    def renamed(self, name: str) -> "Tenant":
+        problem = NAME.check(name)
+        if problem:
+            raise InvalidInput([FieldError("name", problem)])
+        return replace(self, name=name)
+

@@ -5,7 +5,7 @@ from uuid import UUID
 
 from domain.errors import Conflict, InvalidCredentials, NotFound
 from domain.ids import new_id
-from domain.model import ApiKey, IssuedKey, KeyOptions, Principal
+from domain.model import ApiKey, IssuedKey, KeyOptions, Principal, RateLimit
 from domain.model.api_key import DEFAULT_ROLL_OVERLAP_SECONDS, USE_RECORDED_EVERY
 from domain.pagination import Page
 from domain.ports import (ApiKeyReader, Clock, CredentialCache, KeyHasher, KeyUsageRecorder,
@@ -124,14 +124,18 @@ class KeysInUnitOfWork:
     def __init__(self, uow: OperatorUnitOfWorkFactory) -> None:
         self._uow = uow
 
-    async def get(self, tenant_id: TenantId, key_id: UUID) -> ApiKey | None:
+    async def get(self, tenant_id: TenantId, key_id: UUID,
+                  ) -> tuple[ApiKey, RateLimit | None] | None:
         async with self._uow() as uow:
-            return await uow.api_keys.get(tenant_id, key_id)
+            key = await uow.api_keys.get(tenant_id, key_id)
+            tenant = await uow.tenants.get(tenant_id) if key is not None else None
+        return (key, tenant.rate_limit) if key is not None and tenant is not None else None
 
 
 class Authenticate(_KeyUseCase):
-    """The Principal of a presented API key; InvalidCredentials when it is malformed, unknown,
-    revoked or expired. Notes each key's use at most once a minute per instance."""
+    """The Principal of a presented API key, with its tenant's own rate limit; InvalidCredentials
+    when it is malformed, unknown, revoked or expired. Notes each key's use at most once a
+    minute per instance."""
 
     def __init__(self, uow: OperatorUnitOfWorkFactory, clock: Clock, hasher: KeyHasher,
                  cache: CredentialCache, keys: ApiKeyReader | None = None,
@@ -157,12 +161,15 @@ class Authenticate(_KeyUseCase):
             raise InvalidCredentials()
         tenant_id, key_id, secret = parsed
         epoch = self._cache.epoch()
-        key = await self._keys.get(TenantId(tenant_id), key_id)
-        if key is None or not key.is_live(now) or not self._hasher.verify(secret, key.secret_hash):
+        found = await self._keys.get(TenantId(tenant_id), key_id)
+        if found is None:
+            raise InvalidCredentials()
+        key, rate_limit = found
+        if not key.is_live(now) or not self._hasher.verify(secret, key.secret_hash):
             raise InvalidCredentials()
         if key.last_used_at is not None and key.id not in self._noted:
             self._noted[key.id] = key.last_used_at
-        principal = key.principal()
+        principal = key.principal(rate_limit)
         self._cache.put(token, principal, epoch)
         return principal
 

@@ -1,9 +1,10 @@
 """Operator use cases: tenants (their keys are in api_keys)."""
 
+from dataclasses import replace
 from uuid import UUID
 
 from domain.errors import NotFound
-from domain.model import IssuedKey, KeyOptions, Tenant
+from domain.model import IssuedKey, KeyOptions, RateLimit, Tenant
 from domain.pagination import Page
 from domain.ports import Clock, CredentialCache, KeyHasher, OperatorUnitOfWorkFactory
 from domain.tenancy import TenantId
@@ -20,8 +21,10 @@ class _OperatorUseCase:
 class CreateTenant(_OperatorUseCase):
     """Register a tenant and issue its first API key; AlreadyExists on a taken slug."""
 
-    async def __call__(self, slug: str, name: str | None = None) -> tuple[Tenant, IssuedKey]:
-        tenant = Tenant.create(slug, slug if name is None else name, self._clock.now())
+    async def __call__(self, slug: str, name: str | None = None, *,
+                       rate_limit: RateLimit | None = None) -> tuple[Tenant, IssuedKey]:
+        tenant = replace(Tenant.create(slug, slug if name is None else name, self._clock.now()),
+                         rate_limit=rate_limit)
         async with self._uow() as uow:
             await uow.tenants.add(tenant)
             issued = await issue_key(uow, self._hasher, tenant.created_at, tenant.id, KeyOptions())
@@ -40,6 +43,31 @@ class GetTenant(_OperatorUseCase):
                 tenant = await uow.tenants.get(tenant_id) if tenant_id else None
         if tenant is None:
             raise NotFound("tenant", slug if slug is not None else tenant_id)
+        return tenant
+
+
+class UpdateTenant(_OperatorUseCase):
+    """Rename the tenant and/or set its own rate limit (None: the defaults); NotFound when
+    missing. The tenant's cached keys (which carry its rate limit) are dropped at once here
+    and within seconds on every instance, so the change applies everywhere."""
+
+    _UNSET = object()
+
+    async def __call__(self, tenant_id: TenantId, *, name: str | None = None,
+                       rate_limit: RateLimit | None | object = _UNSET) -> Tenant:
+        event = tenant_changed(tenant_id)
+        async with self._uow() as uow:
+            await uow.key_events.publish(event)  # first: see RevokeApiKey
+            tenant = await uow.tenants.get(tenant_id)
+            if tenant is None:
+                raise NotFound("tenant", tenant_id)
+            if name is not None:
+                tenant = tenant.renamed(name)
+            if rate_limit is not self._UNSET:
+                tenant = replace(tenant, rate_limit=rate_limit)
+            await uow.tenants.update(tenant)
+            await uow.commit()
+        apply(self._cache, event)
         return tenant
 
 

@@ -13,6 +13,8 @@ from entrypoints.container import Container, dispose
 from entrypoints.http import problems, response_headers
 from entrypoints.http.idempotency import IdempotencyMiddleware
 from entrypoints.http.idempotency_openapi import document_idempotency
+from entrypoints.http.limits import TenantLimitsMiddleware
+from entrypoints.http.limits_openapi import document_limits
 from entrypoints.http.middleware import EdgeMiddleware
 from entrypoints.http.observability import ObservabilityMiddleware
 from entrypoints.http.routers import api_keys, books, cities, docs, health, tenants, users
@@ -31,6 +33,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         container.init_resources()
+        await container.rate_limiter().warm()
         try:
             async with purging(container, settings.idempotency_purge_interval_seconds), \
                     following_key_events(container, settings.key_events_poll_seconds):
@@ -52,6 +55,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     problems.install(app)
     app.add_middleware(IdempotencyMiddleware, container=container, settings=settings,
                        routes=app.router.routes)
+    if settings.tenant_limits:
+        app.add_middleware(TenantLimitsMiddleware, container=container)  # before any claim
     app.add_middleware(EdgeMiddleware)  # outside IdempotencyMiddleware: it buffers the body
     app.add_middleware(ObservabilityMiddleware)  # added last: outermost
     for router in (docs.router, health.router, tenants.me, tenants.router, api_keys.router,
@@ -77,7 +82,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         for name in ("HTTPValidationError", "ValidationError"):
             components.pop(name, None)
         app.openapi_schema = response_headers.declare(
-            _link_created_records(document_idempotency(schema)))
+            document_limits(_link_created_records(document_idempotency(schema))))
     return app.openapi_schema
 
 

@@ -33,8 +33,9 @@ async def _principal(request: Request, credentials: HTTPAuthorizationCredentials
                      *, write: bool) -> Principal:
     if credentials is None:
         raise InvalidCredentials()
-    principal: Principal = await request.app.state.container.authenticate()(
-        credentials.credentials)
+    principal: Principal | None = request.scope.get("state", {}).get("principal")
+    if principal is None:  # not resolved already by TenantLimitsMiddleware
+        principal = await request.app.state.container.authenticate()(credentials.credentials)
     request.scope["state"]["tenant_id"] = str(principal.tenant_id)
     require_scope(principal, write=write)
     return principal

@@ -121,6 +121,9 @@ class IdempotencyMiddleware:
             return OPERATOR_SCOPE if is_operator_token(self.settings, token) else None
         if token is None:
             return None
+        principal = scope.get("state", {}).get("principal")  # resolved by TenantLimits
+        if principal is not None:
+            return principal.tenant_id  # type: ignore[no-any-return]
         try:
             tenant_id: UUID = (await self.container.authenticate()(token)).tenant_id
         except InvalidCredentials:

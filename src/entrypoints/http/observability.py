@@ -29,6 +29,11 @@ POOL_CHECKED_OUT = Gauge("catalog_db_pool_checked_out", "Connections in use",
 POOL_OVERFLOW = Gauge("catalog_db_pool_overflow", "Connections beyond the pool size",
                       multiprocess_mode="livesum")
 DB_ERRORS = Counter("catalog_db_errors_total", "Database errors, by kind", ["kind"])
+TENANT_REJECTIONS = Counter("catalog_tenant_requests_rejected_total",
+                            "Tenant requests answered 429, by reason (rate, concurrency)",
+                            ["reason"])
+REDIS_FALLBACKS = Counter("catalog_ratelimit_redis_fallbacks_total",
+                          "Rate-limit decisions taken locally because Redis failed or was slow")
 
 
 def _route_of(scope: Scope) -> str:

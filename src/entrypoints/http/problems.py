@@ -21,6 +21,7 @@ TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not F
           405: "Method Not Allowed", 408: "Request Timeout", 409: "Conflict",
           412: "Precondition Failed",
           413: "Content Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Content",
+          429: "Too Many Requests",
           500: "Internal Server Error", 503: "Service Unavailable"}
 RETRY_AFTER_SECONDS = "1"
 

@@ -19,7 +19,9 @@ def record(item: Record) -> dict[str, Any]:
 
 
 def tenant(item: Tenant) -> dict[str, Any]:
-    return {"id": item.id, "slug": item.slug, "name": item.name, "created_at": item.created_at}
+    limit = item.rate_limit
+    return {"id": item.id, "slug": item.slug, "name": item.name, "created_at": item.created_at,
+            "rate_limit": {"rate": limit.rate, "burst": limit.burst} if limit else None}
 
 
 def api_key(item: ApiKey) -> dict[str, Any]:

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from entrypoints.http.limits import POLICY, REMAINING, is_tenant_path
+
 Operation = dict[str, Any]
 
 
@@ -56,6 +58,11 @@ def _challenge(path: str, method: str, operation: Operation, status: str) -> boo
     return status == "401"
 
 
+def _rate_limited(path: str, method: str, operation: Operation, status: str) -> bool:
+    # every answer to a tenant request whose key was resolved (so never a 401)
+    return is_tenant_path(path) and status != "401"
+
+
 def headers_for(document: dict[str, Any]) -> tuple[ResponseHeader, ...]:
     integer = {"type": "integer", "minimum": 0}
     return (
@@ -69,6 +76,12 @@ def headers_for(document: dict[str, Any]) -> tuple[ResponseHeader, ...]:
                        {"type": "string", "enum": ["true"]}, _replayable),
         ResponseHeader("WWW-Authenticate", "The authentication scheme: `Bearer`",
                        {"type": "string"}, _challenge),
+        ResponseHeader(POLICY, 'The tenant\'s rate limit: `"tenant";q=<burst>;w=<burst/rate '
+                               'seconds>` (IETF RateLimit header fields)',
+                       {"type": "string"}, _rate_limited),
+        ResponseHeader(REMAINING, 'What is left of it now: `"tenant";r=<requests left>;'
+                                  't=<seconds until the bucket is full>`',
+                       {"type": "string"}, _rate_limited),
     )
 
 

@@ -8,6 +8,7 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fi
                       StringConstraints)
 
 from domain.model.rules import INT64_MAX, TEXT_PATTERN, text_problem
+from domain.model.tenant import BURST_RANGE, RATE_RANGE
 from domain.tenancy import SLUG_PATTERN
 
 
@@ -135,11 +136,31 @@ class TenantIn(Body):
     name: Name | None = None
 
 
+class RateLimitIn(Body):
+    rate: float = Field(ge=RATE_RANGE[0], le=RATE_RANGE[1],
+                        description="requests per second on average")
+    burst: int = Field(ge=BURST_RANGE[0], le=BURST_RANGE[1],
+                       description="requests at once, when the bucket is full")
+
+
+class TenantPatch(Body):
+    name: Name = None  # type: ignore[assignment]
+    rate_limit: RateLimitIn | None = Field(
+        None, description="the tenant's own rate limit; null: the service's defaults")
+
+
+class RateLimitOut(Out):
+    rate: float
+    burst: int
+
+
 class TenantOut(Out):
     id: UUID
     slug: str
     name: str
     created_at: datetime
+    rate_limit: RateLimitOut | None = Field(
+        description="the tenant's own rate limit; null: the service's defaults")
 
 
 class TenantPage(Out):

@@ -5,6 +5,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Body, Request, Response
 
+from domain.model import RateLimit
 from domain.pagination import DEFAULT_LIMIT
 from entrypoints.http import rendering
 from entrypoints.http.auth import Operator, Tenant
@@ -13,7 +14,7 @@ from entrypoints.http.problems import problem_responses
 from entrypoints.http.routers.records import Cursor, Limit
 from entrypoints.http.routers.api_keys import key_options
 from entrypoints.http.schemas import (ApiKeyCreated, ApiKeyIn, ApiKeyPage, TenantCreated, TenantIn,
-                                      TenantOut, TenantPage)
+                                      TenantOut, TenantPage, TenantPatch)
 
 router = APIRouter(prefix="/v1/tenants", tags=["operators"], dependencies=[Operator])
 me = APIRouter(tags=["tenancy"])
@@ -53,6 +54,21 @@ async def list_tenants(request: Request, limit: Limit = DEFAULT_LIMIT,
             responses=problem_responses(*OPERATOR_ERRORS, 404))
 async def get_tenant(request: Request, tenant_id: UUID) -> Response:
     return JsonResponse(rendering.tenant(await _container(request).get_tenant()(tenant_id)))
+
+
+@router.patch("/{tenant_id}", name="update", response_model=TenantOut,
+              summary="Rename a tenant or set its own rate limit (null: the defaults)",
+              responses=problem_responses(*OPERATOR_ERRORS, 404, 413, 415))
+async def update_tenant(request: Request, tenant_id: UUID, body: TenantPatch) -> Response:
+    sent = body.model_fields_set
+    changes: dict[str, object] = {}
+    if "name" in sent and body.name is not None:
+        changes["name"] = body.name
+    if "rate_limit" in sent:
+        limit = body.rate_limit
+        changes["rate_limit"] = None if limit is None else RateLimit.of(limit.rate, limit.burst)
+    tenant = await _container(request).update_tenant()(tenant_id, **changes)
+    return JsonResponse(rendering.tenant(tenant))
 
 
 @router.delete("/{tenant_id}", name="delete", status_code=204,
