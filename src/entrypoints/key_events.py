@@ -5,8 +5,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
 
+from entrypoints.background import running
 from entrypoints.container import Container
 
 log = logging.getLogger("catalog.keys")
@@ -31,14 +31,8 @@ async def follow_forever(container: Container, interval: float) -> None:
         await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
 
 
-@contextlib.asynccontextmanager
-async def following_key_events(container: Container,
-                               interval: float) -> AsyncIterator[asyncio.Task[None]]:
+def following_key_events(
+        container: Container,
+        interval: float) -> contextlib.AbstractAsyncContextManager[asyncio.Task[None]]:
     """Run follow_forever() in the background until the block ends, then cancel it."""
-    task = asyncio.create_task(follow_forever(container, interval), name="follow-key-events")
-    try:
-        yield task
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    return running(follow_forever(container, interval), "follow-key-events")

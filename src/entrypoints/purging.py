@@ -4,8 +4,8 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator
 
+from entrypoints.background import running
 from entrypoints.container import Container
 
 log = logging.getLogger("catalog.purge")
@@ -25,13 +25,7 @@ async def purge_forever(container: Container, interval: float) -> None:
         await asyncio.sleep(interval)
 
 
-@contextlib.asynccontextmanager
-async def purging(container: Container, interval: float) -> AsyncIterator[asyncio.Task[None]]:
+def purging(container: Container,
+            interval: float) -> contextlib.AbstractAsyncContextManager[asyncio.Task[None]]:
     """Run purge_forever() in the background until the block ends, then cancel it cleanly."""
-    task = asyncio.create_task(purge_forever(container, interval), name="purge-idempotency-keys")
-    try:
-        yield task
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    return running(purge_forever(container, interval), "purge-idempotency-keys")
