@@ -1,0 +1,32 @@
+"""Typed FastAPI dependencies, resolved from the app's container.
+
+A router names what it needs as a type: `cases: Annotated[BiggestCities,
+Depends(provided(lambda c: c.biggest_cities))]`. The provider is looked up on the container
+of the app serving the request, so a test that overrides a container provider overrides what
+every route receives.
+"""
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from dependency_injector import providers
+from fastapi import Request
+
+from entrypoints.container import Container
+
+T = TypeVar("T")
+
+
+def container_of(request: Request) -> Container:
+    """The container of the app serving `request` (set by `create_app`)."""
+    container: Container = request.app.state.container
+    return container
+
+
+def provided(pick: Callable[[Container], providers.Provider[T]]) -> Callable[[Request], T]:
+    """A dependency giving what `pick`'s provider provides, on the request's container."""
+
+    def dependency(request: Request) -> T:
+        return pick(container_of(request))()
+
+    return dependency
