@@ -12,7 +12,6 @@ from domain.ratelimit import Decision
 from domain.tenancy import TenantId
 
 R = TypeVar("R", bound=Record)
-R_co = TypeVar("R_co", bound=Record, covariant=True)
 
 
 class Clock(Protocol):

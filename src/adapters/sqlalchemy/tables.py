@@ -113,8 +113,6 @@ users = Table(
     UniqueConstraint("tenant_id", "name"),
 )
 
-TENANT_TABLES = (api_keys, books, cities, users)
-
 # Idempotency records of a scope: a tenant's id, or the operator's nil UUID, which is no tenant,
 # hence no foreign key (deleting a tenant deletes its records explicitly). Only hashes of the
 # key and of the request, and the answer sealed under the key; `status` and `response` stay

@@ -55,7 +55,10 @@ class KeyOptions:
                                                        "2 years ahead"))
         if errors:
             raise InvalidInput(errors)
-        return cls(name=name, scopes=canonical, expires_at=expires_at)  # type: ignore[arg-type]
+        # checked just above: a string, canonical scopes, and no or an aware date-time
+        assert isinstance(name, str) and canonical is not None
+        assert expires_at is None or isinstance(expires_at, datetime)
+        return cls(name=name, scopes=canonical, expires_at=expires_at)
 
 
 @dataclass(frozen=True, slots=True)

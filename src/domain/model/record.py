@@ -28,7 +28,7 @@ class Record:
         """A new record at version 1, after checking every field against RULES."""
         validate(cls.RULES, fields, partial=False)
         return cls(id=new_id(), tenant_id=tenant_id, created_at=now, updated_at=now, version=1,
-                   **fields)  # type: ignore[arg-type]
+                   **fields)
 
     @classmethod
     def check_changes(cls, changes: dict[str, object]) -> None:

@@ -31,7 +31,8 @@ class RateLimit:
             errors.append(FieldError("rate_limit.burst", "must be an integer from 1 to 100000"))
         if errors:
             raise InvalidInput(errors)
-        return cls(rate=float(rate), burst=int(burst))  # type: ignore[arg-type]
+        assert isinstance(rate, int | float) and isinstance(burst, int)  # checked just above
+        return cls(rate=float(rate), burst=burst)
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,7 +63,7 @@ class UpdateTenant(_OperatorUseCase):
                 raise NotFound("tenant", tenant_id)
             if name is not None:
                 tenant = tenant.renamed(name)
-            if rate_limit is not self._UNSET:
+            if rate_limit is None or isinstance(rate_limit, RateLimit):  # not _UNSET
                 tenant = replace(tenant, rate_limit=rate_limit)
             await uow.tenants.update(tenant)
             await uow.commit()

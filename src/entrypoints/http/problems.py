@@ -110,12 +110,8 @@ def _allowed_methods(app: FastAPI, request: Request) -> list[str]:
     """Every method some route serves at this path (Starlette names only the first route's)."""
     allowed: set[str] = set()
     scope = {**request.scope, "method": "OPTIONS"}
-    routes = list(app.router.routes)
-    while routes:
-        route = routes.pop()
-        if hasattr(route, "original_router"):  # an included router: look at its own routes
-            routes.extend(route.original_router.routes)
-        elif route.matches(scope)[0] != Match.NONE:
+    for route in app.router.routes:  # flat: create_app adds every route at the top level
+        if route.matches(scope)[0] != Match.NONE:
             allowed |= set(getattr(route, "methods", None) or ())
     if "GET" in allowed:
         allowed.add("HEAD")
