@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import shutil
 import statistics
 import subprocess
@@ -48,11 +49,11 @@ class Variant:
 
     @classmethod
     def parse(cls, spec: str) -> Variant:
-        """`NAME[@REV][:VAR=VALUE,VAR=VALUE]`."""
+        """`NAME[@REV][:VAR=VALUE,VAR=VALUE]` (a value may hold commas: `T=5,2,VAR=x`)."""
         head, _, settings = spec.partition(":")
         name, _, revision = head.partition("@")
         env = {}
-        for pair in filter(None, settings.split(",")):
+        for pair in filter(None, re.split(r",(?=[A-Za-z_][A-Za-z0-9_]*=)", settings)):
             key, sep, value = pair.partition("=")
             if not sep or not key.strip():
                 raise argparse.ArgumentTypeError(f"{pair!r}: settings are VAR=VALUE")
