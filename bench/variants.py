@@ -163,7 +163,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=6.0, help="seconds per cell")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds per server, first")
     parser.add_argument("--references", default="",
-                        help="comma-separated, of floor, raw, baseline: measured in each round")
+                        help="comma-separated, of floor, raw, baseline, scoped (the baseline "
+                        "with the service's three round trips): measured in each round")
     parser.add_argument("--open-rate", type=float, default=0.0,
                         help="req/s of an open-loop cell per variant and round (0: none)")
     parser.add_argument("--open-duration", type=float, default=None,
@@ -178,7 +179,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if len(set(names)) != len(names):
         parser.error("variant names must differ")
     args.reference_names = [r for r in args.references.split(",") if r.strip()]
-    if unknown := set(args.reference_names) - {"floor", "raw", "baseline"}:
+    if unknown := set(args.reference_names) - {"floor", "raw", "baseline", "scoped"}:
         parser.error(f"unknown references {sorted(unknown)}")
     return args
 
