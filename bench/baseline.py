@@ -20,6 +20,13 @@ at all. It takes the tenant id from the bearer token's first 32 hex digits witho
 anything else (no key dict, no hash), so it answers the same requests with the same bytes and
 the cost of a request is uvicorn, one query on the pool, and orjson.
 
+`scoped` (`uvicorn bench.baseline:scoped`) is the baseline with the service's round trips:
+each request is a transaction begun as the service begins one on PostgreSQL (the transaction
+module's own `BEGIN [READ ONLY]; SELECT set_config(tenant, timeouts…)` message), then the same
+statement, then `COMMIT`: three round trips where the baseline makes one. It is not one of the
+references of `python -m bench`; `python -m bench.variants --references baseline,scoped` puts
+the two side by side, which is what the round trips cost without anything else of the service.
+
 Run by the benchmark as `uvicorn bench.baseline:app --workers N`; settings from the environment:
 BENCH_DATABASE_URL (postgresql://…), BENCH_POOL_SIZE (default 20, the service's pool size plus
 its overflow; the pool opens them all at startup). The pool's reset-on-release query is turned
@@ -29,6 +36,7 @@ is exactly one round trip.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
@@ -74,8 +82,8 @@ def dumps(content: Any) -> bytes:
 class Baseline:
     """The ASGI callable; one instance per worker process."""
 
-    def __init__(self, *, verify: bool = True) -> None:
-        self.verify = verify
+    def __init__(self, *, verify: bool = True, scoped: bool = False) -> None:
+        self.verify, self.scoped = verify, scoped
         self.pool: asyncpg.Pool | None = None
         self.keys: dict[str, tuple[UUID, str]] = {}
         self.tokens: dict[str, UUID] = {}
@@ -155,7 +163,13 @@ class Baseline:
             await problem(send, 422, "Unprocessable Content")
             return
         assert self.pool is not None
-        rows = await self.pool.fetch(BIGGEST_SQL, tenant_id, limit)
+        if self.scoped:
+            async with self.pool.acquire() as connection:
+                await connection.execute(begin_message(tenant_id, readonly=True))
+                rows = await connection.fetch(BIGGEST_SQL, tenant_id, limit)
+                await connection.execute("COMMIT")
+        else:
+            rows = await self.pool.fetch(BIGGEST_SQL, tenant_id, limit)
         await respond(send, 200, dumps([
             {"id": str(r["id"]), "name": r["name"], "population": r["population"],
              "created_at": r["created_at"], "updated_at": r["updated_at"],
@@ -187,8 +201,19 @@ class Baseline:
         now = datetime.now(UTC)
         assert self.pool is not None
         try:
-            row = await self.pool.fetchrow(INSERT_SQL, tenant_id, new_id(), name, population,
-                                           now, now, 1)
+            if self.scoped:
+                async with self.pool.acquire() as connection:
+                    await connection.execute(begin_message(tenant_id, readonly=False))
+                    try:
+                        row = await connection.fetchrow(INSERT_SQL, tenant_id, new_id(), name,
+                                                        population, now, now, 1)
+                    except BaseException:
+                        await connection.execute("ROLLBACK")
+                        raise
+                    await connection.execute("COMMIT")
+            else:
+                row = await self.pool.fetchrow(INSERT_SQL, tenant_id, new_id(), name,
+                                               population, now, now, 1)
         except asyncpg.UniqueViolationError:
             await problem(send, 409, "Conflict")
             return
@@ -214,6 +239,23 @@ class Baseline:
                     await self.pool.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+@functools.cache
+def _scope() -> Any:
+    from adapters.sqlalchemy.transactions import TransactionScope  # only `scoped` needs it
+
+    return TransactionScope()
+
+
+def begin_message(tenant_id: UUID, *, readonly: bool) -> str:
+    """The message the service's transaction module begins a PostgreSQL transaction with."""
+    from adapters.sqlalchemy.transactions import Backend
+
+    messages = _scope().begin_messages(Backend.POSTGRESQL, tenant_id, readonly=readonly,
+                                       purge=False)
+    assert len(messages) == 1
+    return str(messages[0])
 
 
 def unverified_tenant(token: str) -> UUID | None:
@@ -242,3 +284,4 @@ async def problem(send: Any, status: int, title: str,
 
 app = Baseline()
 raw = Baseline(verify=False)
+scoped = Baseline(scoped=True)

@@ -42,11 +42,12 @@ from tests.support.postgres import PostgresServer, throwaway_postgres  # noqa: E
 MIXES = {"read": 0.0, "mixed": 0.2, "write": 1.0}
 MIX_LABELS = {"read": "100% GET biggest", "mixed": "80/20 GET/POST", "write": "100% POST"}
 APP_NAMES = {"service": "tenant-catalog", "baseline": "bench-baseline", "raw": "bench-raw",
-             "floor": "bench-floor"}
+             "floor": "bench-floor", "scoped": "bench-scoped"}
 # what runs, in the order measured (A B C D, A B C D …): the service, then the three references
 KINDS = ("service", "floor", "raw", "baseline")
 REFERENCE_APPS = {"baseline": "bench.baseline:app", "raw": "bench.baseline:raw",
-                  "floor": "bench.floor:app"}
+                  "floor": "bench.floor:app",
+                  "scoped": "bench.baseline:scoped"}  # bench.variants only: 3 round trips
 PG_SETTINGS = {
     "shared_buffers": "512MB", "maintenance_work_mem": "512MB", "max_wal_size": "8GB",
     "checkpoint_timeout": "30min", "log_connections": "on",  # new connections, counted per cell

@@ -155,6 +155,13 @@ class Settings(BaseSettings):
     workers: int = Field(1, ge=1)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     echo_sql: bool = False
+    gc_freeze: bool = Field(
+        True, description="once the app has started, move every object then alive out of the "
+                          "garbage collector's sight (gc.freeze): collections stop walking them")
+    gc_threshold: str = Field(
+        "default", pattern=r"^\s*(default|[1-9][0-9]*(,[1-9][0-9]*){0,2})\s*$",
+        description="the garbage collector's thresholds, gen0[,gen1[,gen2]] (gc.set_threshold);"
+                    " default: the interpreter's own (700,10,10)")
 
     @field_validator("database_url", "migration_database_url", mode="before")
     @classmethod

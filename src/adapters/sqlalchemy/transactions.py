@@ -125,6 +125,11 @@ class Transactions:
 
     def __init__(self, engine: AsyncEngine, scope: TransactionScope) -> None:
         self.engine, self.scope = engine, scope
+        # On PostgreSQL the driver's autocommit mode, set as each connection leaves the pool
+        # (and reset as it goes back) by the engine's own checkout: the same as asking every
+        # connection for it, without an extra round of SQLAlchemy's async wrapping each time.
+        self._connections = engine if engine.dialect.name == "sqlite" else \
+            engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @property
     def dialect_name(self) -> str:
@@ -235,12 +240,11 @@ class Transaction:
         transactions = self._transactions
         with translated():
             if self._connection is None:
-                connection = await transactions.engine.connect()
+                connection = await transactions._connections.connect()
                 self._connection = connection
                 if transactions.dialect_name == "sqlite":
                     self._driver = None
                 else:
-                    await connection.execution_options(isolation_level="AUTOCOMMIT")
                     self._driver = (await connection.get_raw_connection()).driver_connection
             if self._driver is None:
                 await self._connection.begin()

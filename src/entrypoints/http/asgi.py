@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from entrypoints import lifecycle
+from entrypoints import lifecycle, runtime
 from entrypoints.http.app import create_app
 from entrypoints.logs import configure_logging
 from entrypoints.settings import Settings
@@ -17,7 +17,11 @@ def app_factory() -> FastAPI:
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
     drain_on_sigterm(settings.shutdown_drain_seconds)
-    return create_app(settings)
+    runtime.tune_collector(runtime.parse_threshold(settings.gc_threshold))
+    app = create_app(settings)
+    if settings.gc_freeze:  # the worker's long-lived heap, out of the collector's sight
+        app.router.lifespan_context = runtime.freezing_after_startup(app.router.lifespan_context)
+    return app
 
 
 def drain_on_sigterm(seconds: float) -> None:

@@ -41,6 +41,32 @@ def _route_of(scope: Scope) -> str:
     return getattr(route, "path_format", None) or getattr(route, "path", None) or "unmatched"
 
 
+class _Series:
+    """The counter's and the histogram's children of each (method, route, status class),
+    looked up once: `labels()` validates its arguments and takes a lock on every call. The
+    label values are few (the parser's methods, the route templates, five classes); past
+    `most` the lookups are simply not remembered."""
+
+    def __init__(self, most: int = 2048) -> None:
+        self.most = most
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def __call__(self, method: str, route: str, status: int) -> tuple[Any, Any]:
+        key = (method, route, status // 100)
+        found = self._children.get(key)
+        if found is None:
+            status_class = f"{status // 100}xx"
+            found = (REQUESTS.labels(method, route, status_class),
+                     LATENCY.labels(method, route, status_class))
+            if len(self._children) < self.most:
+                self._children[key] = found
+        return found
+
+
+_series = _Series()
+_HERE = __file__
+
+
 class ObservabilityMiddleware:
     """Counts, times and logs every HTTP request (outermost, so rejections count too)."""
 
@@ -65,15 +91,20 @@ class ObservabilityMiddleware:
         finally:
             IN_FLIGHT.dec()
             elapsed = time.perf_counter() - started
-            route, status_class = _route_of(scope), f"{status // 100}xx"
-            REQUESTS.labels(scope["method"], route, status_class).inc()
-            LATENCY.labels(scope["method"], route, status_class).observe(elapsed)
+            method, route = scope["method"], _route_of(scope)
+            counter, histogram = _series(method, route, status)
+            counter.inc()
+            histogram.observe(elapsed)
             if log.isEnabledFor(logging.INFO):
                 state = scope.get("state", {})
-                log.info("request", extra={
-                    "request_id": state.get("request_id"), "tenant_id": state.get("tenant_id"),
-                    "method": scope["method"], "route": route, "status": status,
-                    "duration_ms": round(elapsed * 1000, 2)})
+                fields = {"request_id": state.get("request_id"),
+                          "tenant_id": state.get("tenant_id"), "method": method,
+                          "route": route, "status": status,
+                          "duration_ms": round(elapsed * 1000, 2)}
+                # made and handled directly: log.info's record, without its walk up the stack
+                # for the caller's file and line, which this line never shows
+                log.handle(log.makeRecord(log.name, logging.INFO, _HERE, 0, "request", (),
+                                          None, extra=fields))
 
 
 def render_metrics(pool: Any | None) -> tuple[bytes, str]:
