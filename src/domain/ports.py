@@ -7,7 +7,8 @@ from typing import Protocol, Self, TypeVar
 from uuid import UUID
 
 from domain.idempotency import Claim, PurgeBatch, SavedResponse
-from domain.model import ApiKey, Book, City, KeyEvent, Principal, RateLimit, Record, Tenant, User
+from domain.model import (ApiKey, City, KeyEvent, Principal, RateLimit, Record, Resource, Tenant,
+                          User)
 from domain.ratelimit import Decision
 from domain.tenancy import TenantId
 
@@ -36,30 +37,21 @@ class RecordRepository(Protocol[R]):
     async def add(self, record: R) -> None:
         """Store a new record; raise AlreadyExists when a unique field is taken."""
 
-    async def get(self, record_id: UUID) -> R | None:
-        """The record with this id, or None (also when another tenant owns it)."""
+    async def get(self, record_id: UUID, *, for_update: bool = False) -> R | None:
+        """The record with this id, or None (also when another tenant owns it). `for_update`
+        holds it against other writers until the unit of work ends."""
 
     async def list(self, *, after: UUID | None, limit: int,
                    filters: Mapping[str, object] | None = None) -> Sequence[R]:
         """Up to `limit` records with id greater than `after`, in creation (id) order."""
 
-    async def update(self, record_id: UUID, changes: Mapping[str, object], *, now: datetime,
-                     expected_version: int | None) -> R | None:
-        """Apply `changes` and bump the version; None when missing or not at expected_version."""
+    async def save(self, record: R, *, expected_version: int) -> bool:
+        """Store `record` (a changed copy of a stored one) over the stored record with its id,
+        if that is still at `expected_version`; False otherwise. AlreadyExists when a unique
+        field is taken."""
 
     async def delete(self, record_id: UUID, *, expected_version: int | None) -> bool:
         """Delete the record; False when missing or not at expected_version."""
-
-
-class BookRepository(RecordRepository[Book], Protocol):
-    """Books of one tenant."""
-
-
-class CityRepository(RecordRepository[City], Protocol):
-    """Cities of one tenant; names are unique within it."""
-
-    async def biggest(self, limit: int) -> Sequence[City]:
-        """The `limit` most populated cities, ties broken by name ascending."""
 
 
 class UserRepository(RecordRepository[User], Protocol):
@@ -70,11 +62,9 @@ class UserRepository(RecordRepository[User], Protocol):
 
     async def get_or_add(self, user: User) -> tuple[User, bool]:
         """Insert `user` unless its name exists; return the stored user and whether it was new.
+        An existing user is returned held for update, as `get(..., for_update=True)` holds it.
 
         Race-free: concurrent callers with one new name all get the same single user."""
-
-    async def upsert_full_name(self, user: User, *, now: datetime) -> tuple[User, bool]:
-        """Insert `user`, or set the existing same-named user's full name; (user, created)."""
 
 
 class CityReader(Protocol):
@@ -88,9 +78,10 @@ class UnitOfWork(Protocol):
     """One atomic transaction for one tenant: leaving without commit() rolls back."""
 
     tenant_id: TenantId
-    books: BookRepository
-    cities: CityRepository
     users: UserRepository
+
+    def records(self, resource: Resource[R]) -> RecordRepository[R]:
+        """The repository of one resource kind, in this unit of work."""
 
     async def __aenter__(self) -> Self: ...
 

@@ -1,45 +1,46 @@
 """Repositories over plain dicts, with the same semantics as the SQL ones."""
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 from uuid import UUID
 
 from domain.errors import AlreadyExists, NotFound
-from domain.model import ApiKey, City, KeyEvent, Record, Tenant, User
+from domain.model import CITIES, ApiKey, City, KeyEvent, Record, Tenant, User
 from domain.tenancy import TenantId
 
 R = TypeVar("R", bound=Record)
-Table = dict[UUID, object]
+# One table of the memory store: its rows (entities of the table's one kind) by key.
+Table = dict[Any, Any]
 
 
 class InMemoryRecordRepository(Generic[R]):
-    """Records of one kind, filtered to one tenant; `unique` names a field unique per tenant."""
+    """Records of one kind, filtered to one tenant; `unique` names fields unique per tenant."""
 
     def __init__(self, rows: Table, tenants: Table, tenant_id: TenantId,
-                 unique: str | None = None) -> None:
+                 unique: tuple[str, ...] = ()) -> None:
         self._rows, self._tenants, self._tenant, self._unique = rows, tenants, tenant_id, unique
 
     def _mine(self) -> list[R]:
-        return [r for r in self._rows.values() if r.tenant_id == self._tenant]  # type: ignore[attr-defined]
+        return [r for r in self._rows.values() if r.tenant_id == self._tenant]
 
     def _check_unique(self, record: R) -> None:
-        if self._unique is None:
-            return
-        value = getattr(record, self._unique)
-        if any(getattr(r, self._unique) == value and r.id != record.id for r in self._mine()):
-            raise AlreadyExists(record.KIND, self._unique, value)
+        for name in self._unique:
+            value = getattr(record, name)
+            if any(getattr(r, name) == value and r.id != record.id for r in self._mine()):
+                raise AlreadyExists(record.KIND, name, value)
 
     async def add(self, record: R) -> None:
         if self._tenant not in self._tenants:  # as the SQL foreign key does
-            raise NotFound("tenant", None)
+            raise NotFound("tenant", self._tenant)
         self._check_unique(record)
         self._rows[record.id] = record
 
-    async def get(self, record_id: UUID) -> R | None:
-        record = self._rows.get(record_id)
-        return record if record is not None and record.tenant_id == self._tenant else None  # type: ignore[attr-defined,return-value]
+    async def get(self, record_id: UUID, *, for_update: bool = False) -> R | None:
+        record = self._rows.get(record_id)  # one unit of work at a time: always held
+        return record if record is not None and record.tenant_id == self._tenant else None
 
     async def list(self, *, after: UUID | None, limit: int,
                    filters: Mapping[str, object] | None = None) -> Sequence[R]:
@@ -47,15 +48,13 @@ class InMemoryRecordRepository(Generic[R]):
         rows = [r for r in rows if all(getattr(r, k) == v for k, v in (filters or {}).items())]
         return rows[:limit]
 
-    async def update(self, record_id: UUID, changes: Mapping[str, object], *, now: datetime,
-                     expected_version: int | None) -> R | None:
-        current = await self.get(record_id)
-        if current is None or expected_version not in (None, current.version):
-            return None
-        updated = current.changed(dict(changes), now)
-        self._check_unique(updated)
-        self._rows[record_id] = updated
-        return updated
+    async def save(self, record: R, *, expected_version: int) -> bool:
+        current = await self.get(record.id)
+        if current is None or current.version != expected_version:
+            return False
+        self._check_unique(record)
+        self._rows[record.id] = record
+        return True
 
     async def delete(self, record_id: UUID, *, expected_version: int | None) -> bool:
         current = await self.get(record_id)
@@ -63,11 +62,6 @@ class InMemoryRecordRepository(Generic[R]):
             return False
         del self._rows[record_id]
         return True
-
-
-class InMemoryCityRepository(InMemoryRecordRepository[City]):
-    async def biggest(self, limit: int) -> Sequence[City]:
-        return sorted(self._mine(), key=lambda c: (-c.population, c.name))[:limit]
 
 
 class InMemoryUserRepository(InMemoryRecordRepository[User]):
@@ -81,16 +75,24 @@ class InMemoryUserRepository(InMemoryRecordRepository[User]):
         await self.add(user)
         return user, True
 
-    async def upsert_full_name(self, user: User, *, now: datetime) -> tuple[User, bool]:
-        existing = await self.get_by_name(user.name)
-        if existing is None:
-            await self.add(user)
-            return user, True
-        if existing.full_name == user.full_name:
-            return existing, False
-        updated = existing.changed({"full_name": user.full_name}, now)
-        self._rows[existing.id] = updated
-        return updated, False
+
+class _Store(Protocol):
+    tables: dict[str, Table]
+    lock: asyncio.Lock
+
+
+class InMemoryCityReader:
+    """A CityReader over the memory store: each read holds the store's lock, as a unit of work
+    does, and sees only what was committed."""
+
+    def __init__(self, store: _Store) -> None:
+        self._store = store
+
+    async def biggest(self, tenant_id: TenantId, limit: int) -> Sequence[City]:
+        async with self._store.lock:
+            cities = [c for c in self._store.tables[CITIES.collection].values()
+                      if isinstance(c, City) and c.tenant_id == tenant_id]
+        return sorted(cities, key=lambda c: (-c.population, c.name))[:limit]
 
 
 class InMemoryTenantRepository:
@@ -103,7 +105,8 @@ class InMemoryTenantRepository:
         self._tenants[tenant.id] = tenant
 
     async def get(self, tenant_id: TenantId) -> Tenant | None:
-        return self._tenants.get(tenant_id)  # type: ignore[return-value]
+        tenant: Tenant | None = self._tenants.get(tenant_id)
+        return tenant
 
     async def update(self, tenant: Tenant) -> bool:
         if tenant.id not in self._tenants:
@@ -112,17 +115,17 @@ class InMemoryTenantRepository:
         return True
 
     async def get_by_slug(self, slug: str) -> Tenant | None:
-        return next((t for t in self._tenants.values() if t.slug == slug), None)  # type: ignore[attr-defined]
+        return next((t for t in self._tenants.values() if t.slug == slug), None)
 
     async def list(self, *, after: UUID | None, limit: int) -> Sequence[Tenant]:
         ids = sorted(i for i in self._tenants if after is None or i > after)[:limit]
-        return [self._tenants[i] for i in ids]  # type: ignore[misc]
+        return [self._tenants[i] for i in ids]
 
     async def delete(self, tenant_id: TenantId) -> bool:
         if self._tenants.pop(tenant_id, None) is None:
             return False
         for table in [*self._cascade, self._keys]:
-            for key in [k for k, r in table.items() if r.tenant_id == tenant_id]:  # type: ignore[attr-defined]
+            for key in [k for k, r in table.items() if r.tenant_id == tenant_id]:
                 del table[key]
         return True
 

@@ -3,17 +3,19 @@
 import asyncio
 from datetime import datetime
 from types import TracebackType
-from typing import Self
+from typing import Any, Self, TypeVar
 from uuid import UUID
 
-from adapters.memory.repositories import (InMemoryApiKeyRepository, InMemoryCityRepository,
-                                          InMemoryKeyEventLog, InMemoryRecordRepository,
-                                          InMemoryTenantRepository, InMemoryUserRepository, Table)
+from adapters.memory.repositories import (InMemoryApiKeyRepository, InMemoryKeyEventLog,
+                                          InMemoryRecordRepository, InMemoryTenantRepository,
+                                          InMemoryUserRepository, Table)
 from domain.ids import id_floor
-from domain.model import Book, KeyEvent
+from domain.model import RESOURCES, USERS, KeyEvent, Record, Resource
 from domain.tenancy import TenantId
 
-TABLES = ("tenants", "api_keys", "books", "cities", "users", "idempotency_keys", "key_events")
+R = TypeVar("R", bound=Record)
+RECORD_TABLES = tuple(resource.collection for resource in RESOURCES)
+TABLES = ("tenants", "api_keys", *RECORD_TABLES, "idempotency_keys", "key_events")
 
 
 class MemoryStore:
@@ -53,12 +55,21 @@ class MemoryUnitOfWork(_MemoryUnitOfWork):
     def __init__(self, store: MemoryStore, tenant_id: TenantId) -> None:
         super().__init__(store)
         self.tenant_id = tenant_id
+        self._repositories: dict[Resource[Record], InMemoryRecordRepository[Any]] = {}
 
     def _open(self) -> None:
-        w, t = self._work, self.tenant_id
-        self.books = InMemoryRecordRepository[Book](w["books"], w["tenants"], t)
-        self.cities = InMemoryCityRepository(w["cities"], w["tenants"], t, unique="name")
-        self.users = InMemoryUserRepository(w["users"], w["tenants"], t, unique="name")
+        self.users = InMemoryUserRepository(self._work[USERS.collection], self._work["tenants"],
+                                            self.tenant_id, unique=USERS.unique)
+        self._repositories = {USERS: self.users}
+
+    def records(self, resource: Resource[R]) -> InMemoryRecordRepository[R]:
+        repository = self._repositories.get(resource)
+        if repository is None:
+            repository = InMemoryRecordRepository[R](
+                self._work[resource.collection], self._work["tenants"], self.tenant_id,
+                unique=resource.unique)
+            self._repositories[resource] = repository
+        return repository
 
 
 class MemoryOperatorUnitOfWork(_MemoryUnitOfWork):
@@ -67,7 +78,7 @@ class MemoryOperatorUnitOfWork(_MemoryUnitOfWork):
     def _open(self) -> None:
         w = self._work
         self.tenants = InMemoryTenantRepository(
-            w["tenants"], [w["books"], w["cities"], w["users"], w["idempotency_keys"]],
+            w["tenants"], [*(w[name] for name in RECORD_TABLES), w["idempotency_keys"]],
             w["api_keys"])
         self.api_keys = InMemoryApiKeyRepository(w["api_keys"], w["tenants"])
         self.key_events = InMemoryKeyEventLog(w["key_events"])

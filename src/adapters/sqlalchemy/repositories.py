@@ -9,25 +9,32 @@ from sqlalchemy import Select, Table, bindparam, delete, insert, or_, select, up
 from sqlalchemy.dialects import postgresql, sqlite
 
 from adapters.sqlalchemy.errors import translated
-from adapters.sqlalchemy.tables import (api_keys, books, cities, idempotency_keys, key_events,
-                                        tenants, users)
+from adapters.sqlalchemy.tables import (RECORD_TABLES, api_keys, cities, idempotency_keys,
+                                        key_events, tenants, users)
 from adapters.sqlalchemy.transactions import Transaction
-from domain.model import ApiKey, City, KeyEvent, RateLimit, Record, Tenant, User
+from domain.model import CITIES, USERS, ApiKey, KeyEvent, RateLimit, Record, Resource, Tenant, User
 from domain.tenancy import TenantId
 
 R = TypeVar("R", bound=Record)
 
 
 class _Statements:
-    """One table's read statements, built once: the tenant and every value are bound
-    parameters, so each runs from SQLAlchemy's compiled cache without being rebuilt."""
+    """One table's statements, built once: the tenant and every value are bound parameters,
+    so each runs from SQLAlchemy's compiled cache without being rebuilt."""
 
     def __init__(self, table: Table) -> None:
         c = table.c
         self.table, self.columns = table, tuple(column.name for column in c)
         self.scoped = c.tenant_id == bindparam("scope_tenant")
         self.get = select(table).where(self.scoped, c.id == bindparam("id"))
+        self.get_for_update = self.get.with_for_update()
         self.insert = insert(table)
+        kept = {"tenant_id", "id", "created_at"}
+        self.save = (update(table)
+                     .where(self.scoped, c.id == bindparam("record_id"),
+                            c.version == bindparam("expected_version"))
+                     .values({name: bindparam(name) for name in self.columns if name not in kept})
+                     .returning(c.id))
         self._pages: dict[tuple[bool, tuple[str, ...]], Select[Any]] = {}
 
     def page(self, after: bool, filters: tuple[str, ...]) -> Select[Any]:
@@ -43,10 +50,11 @@ class _Statements:
         return self._pages[key]
 
 
-_STATEMENTS = {table.name: _Statements(table) for table in (books, cities, users)}
-BIGGEST_CITIES = (select(cities).where(_STATEMENTS["cities"].scoped)
-            .order_by(cities.c.population.desc(), cities.c.name).limit(bindparam("limit")))
-_USER_BY_NAME = select(users).where(_STATEMENTS["users"].scoped, users.c.name == bindparam("name"))
+STATEMENTS = {resource: _Statements(table) for resource, table in RECORD_TABLES.items()}
+BIGGEST_CITIES = (select(cities).where(STATEMENTS[CITIES].scoped)
+                  .order_by(cities.c.population.desc(), cities.c.name).limit(bindparam("limit")))
+_USER_BY_NAME = select(users).where(STATEMENTS[USERS].scoped, users.c.name == bindparam("name"))
+_USER_BY_NAME_FOR_UPDATE = _USER_BY_NAME.with_for_update()
 _DRIVER_SQL: dict[Any, tuple[str, tuple[str, ...]]] = {}
 
 
@@ -74,14 +82,15 @@ async def _on_driver(transaction: Transaction, statement: Any,
 class SqlaRecordRepository(Generic[R]):
     """One tenant's records of one kind: every statement carries the unit of work's tenant."""
 
-    def __init__(self, transaction: Transaction, tenant_id: TenantId, table: Table,
-                 entity: type[R]) -> None:
-        self._tx, self._tenant, self._table, self._entity = transaction, tenant_id, table, entity
-        self._statements = _STATEMENTS[table.name]
+    def __init__(self, transaction: Transaction, tenant_id: TenantId,
+                 resource: Resource[R]) -> None:
+        self._tx, self._tenant, self._entity = transaction, tenant_id, resource.entity
+        self._statements = STATEMENTS[resource]
+        self._table = self._statements.table
 
     async def _execute(self, statement: Any, parameters: Mapping[str, object] | None = None,
                        values: Mapping[str, object] | None = None) -> Any:
-        """Run a Core statement on the session's connection (no ORM work on the way)."""
+        """Run a Core statement on the transaction's connection."""
         with translated(values):
             connection = await self._tx.connection()
             return await connection.execute(statement, {"scope_tenant": self._tenant,
@@ -102,16 +111,24 @@ class SqlaRecordRepository(Generic[R]):
             return await self._rows(statement, parameters)
         return [self._entity(**record) for record in records]
 
-    async def add(self, record: R) -> None:
-        values = {name: getattr(record, name) for name in self._statements.columns}
+    async def _write(self, statement: Any, values: Mapping[str, object], *,
+                     fetch: bool = False) -> Any:
+        """A prebuilt write of `values`, straight on the driver on PostgreSQL."""
         with translated(values):
-            done = await _on_driver(self._tx, self._statements.insert, values, fetch=False)
+            done = await _on_driver(self._tx, statement, values, fetch=fetch)
             if done is NotImplemented:
                 connection = await self._tx.connection()
-                await connection.execute(self._statements.insert, values)
+                result = await connection.execute(statement, dict(values))
+                return result.all() if fetch else None
+            return done
 
-    async def get(self, record_id: UUID) -> R | None:
-        rows = await self._read(self._statements.get, {"id": record_id})
+    async def add(self, record: R) -> None:
+        await self._write(self._statements.insert,
+                          {name: getattr(record, name) for name in self._statements.columns})
+
+    async def get(self, record_id: UUID, *, for_update: bool = False) -> R | None:
+        statement = self._statements.get_for_update if for_update else self._statements.get
+        rows = await self._read(statement, {"id": record_id})
         return rows[0] if rows else None
 
     async def list(self, *, after: UUID | None, limit: int,
@@ -122,15 +139,11 @@ class SqlaRecordRepository(Generic[R]):
         parameters |= {"after": after, "limit": limit} if after is not None else {"limit": limit}
         return await self._read(statement, parameters)
 
-    async def update(self, record_id: UUID, changes: Mapping[str, object], *, now: datetime,
-                     expected_version: int | None) -> R | None:
-        t = self._table
-        statement = (update(t).where(self._statements.scoped, t.c.id == record_id)
-                     .values(**changes, updated_at=now, version=t.c.version + 1).returning(*t.c))
-        if expected_version is not None:
-            statement = statement.where(t.c.version == expected_version)
-        rows = await self._rows(statement, values=changes)
-        return rows[0] if rows else None
+    async def save(self, record: R, *, expected_version: int) -> bool:
+        values = {name: getattr(record, name) for name in self._statements.columns}
+        values |= {"scope_tenant": self._tenant, "record_id": record.id,
+                   "expected_version": expected_version}
+        return bool(await self._write(self._statements.save, values, fetch=True))
 
     async def delete(self, record_id: UUID, *, expected_version: int | None) -> bool:
         t = self._table
@@ -141,14 +154,6 @@ class SqlaRecordRepository(Generic[R]):
         return result.first() is not None
 
 
-class SqlaCityRepository(SqlaRecordRepository[City]):
-    def __init__(self, transaction: Transaction, tenant_id: TenantId) -> None:
-        super().__init__(transaction, tenant_id, cities, City)
-
-    async def biggest(self, limit: int) -> Sequence[City]:
-        return await self._read(BIGGEST_CITIES, {"limit": limit})
-
-
 def dialect_insert(transaction: Transaction, table: Table) -> Any:
     """INSERT with ON CONFLICT for the transaction's dialect."""
     dialect = transaction.dialect_name
@@ -157,41 +162,23 @@ def dialect_insert(transaction: Transaction, table: Table) -> Any:
 
 class SqlaUserRepository(SqlaRecordRepository[User]):
     def __init__(self, transaction: Transaction, tenant_id: TenantId) -> None:
-        super().__init__(transaction, tenant_id, users, User)
+        super().__init__(transaction, tenant_id, USERS)
 
     async def get_by_name(self, name: str) -> User | None:
         rows = await self._read(_USER_BY_NAME, {"name": name})
         return rows[0] if rows else None
 
-    def _insert(self, user: User) -> Any:
-        values = {column.name: getattr(user, column.name) for column in self._table.c}
-        return dialect_insert(self._tx, self._table).values(values)
-
-    async def _existing(self, user: User) -> User:
-        existing = await self.get_by_name(user.name)
-        assert existing is not None, "a conflicting row is visible once its writer committed"
-        return existing
-
     async def get_or_add(self, user: User) -> tuple[User, bool]:
-        statement = (self._insert(user)
+        values = {column.name: getattr(user, column.name) for column in self._table.c}
+        statement = (dialect_insert(self._tx, self._table).values(values)
                      .on_conflict_do_nothing(index_elements=["tenant_id", "name"])
                      .returning(*self._table.c))
         rows = await self._rows(statement)
-        return (rows[0], True) if rows else (await self._existing(user), False)
-
-    async def upsert_full_name(self, user: User, *, now: datetime) -> tuple[User, bool]:
-        t, statement = self._table, self._insert(user)
-        statement = statement.on_conflict_do_update(
-            index_elements=["tenant_id", "name"],
-            # `now` is a bound value, not now(): Citus takes no volatile function here
-            set_={"full_name": statement.excluded.full_name, "updated_at": now,
-                  "version": t.c.version + 1},
-            where=t.c.full_name.is_distinct_from(statement.excluded.full_name),
-        ).returning(*t.c)
-        rows = await self._rows(statement)
-        if not rows:
-            return await self._existing(user), False
-        return rows[0], rows[0].id == user.id
+        if rows:
+            return rows[0], True
+        existing = await self._read(_USER_BY_NAME_FOR_UPDATE, {"name": user.name})
+        assert existing, "a conflicting row is visible once its writer committed"
+        return existing[0], False
 
 
 def rate_limit_of(row: Mapping[str, Any]) -> RateLimit | None:

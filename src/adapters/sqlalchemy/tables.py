@@ -1,4 +1,5 @@
-"""The schema: every tenant table leads its keys and indexes with `tenant_id`."""
+"""The schema: every tenant table leads its keys and indexes with `tenant_id`; each resource's
+table is built from its declaration (domain.model.RESOURCES)."""
 
 from datetime import UTC, datetime
 from typing import Any
@@ -6,6 +7,11 @@ from typing import Any
 from sqlalchemy import (BigInteger, Column, DateTime, Float, ForeignKey, Index, Integer, LargeBinary,
                         MetaData, String, Table, TypeDecorator, UniqueConstraint, Uuid)
 from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeEngine
+
+from domain.model import BOOKS, CITIES, RESOURCES, USERS, Record, Resource
+from domain.model.rules import Rule, Text
+from domain.model.rules import Integer as IntegerRule
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -16,6 +22,7 @@ NAMING_CONVENTION = {
 }
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
+INT32 = IntegerRule(-(2**31), 2**31 - 1)
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -79,39 +86,36 @@ api_keys = Table(
     Column("last_used_at", UtcDateTime, nullable=True),
 )
 
-books = Table(
-    "books", metadata,
-    _tenant_id(),
-    Column("id", Uuid, primary_key=True),
-    Column("name", String(200), nullable=False),
-    Column("author", String(200), nullable=False),
-    Column("release_year", Integer, nullable=False),
-    *_record_columns(),
-    Index(None, "tenant_id", "author", "id"),
-)
+def _field_type(rule: Rule) -> TypeEngine[Any]:
+    """The column type that holds every value `rule` admits: VARCHAR(max) for text, INTEGER
+    or BIGINT for a range."""
+    if isinstance(rule, Text):
+        return String(rule.max_length)
+    return Integer() if INT32.minimum <= rule.minimum and rule.maximum <= INT32.maximum \
+        else BigInteger()
 
-cities = Table(
-    "cities", metadata,
-    _tenant_id(),
-    Column("id", Uuid, primary_key=True),
-    Column("name", String(200), nullable=False),
-    Column("population", BigInteger, nullable=False),
-    *_record_columns(),
-    UniqueConstraint("tenant_id", "name"),
-)
+
+def record_table(resource: Resource[Record]) -> Table:
+    """A resource's table: (tenant_id, id) as the key, a NOT NULL column per field, the
+    record's timestamps and version, UNIQUE (tenant_id, field) per unique field, and an index
+    on (tenant_id, field, id) per list filter."""
+    return Table(
+        resource.collection, metadata,
+        _tenant_id(),
+        Column("id", Uuid, primary_key=True),
+        *(Column(name, _field_type(rule), nullable=False) for name, rule in resource.rules.items()),
+        *_record_columns(),
+        *(UniqueConstraint("tenant_id", name) for name in resource.unique),
+        *(Index(None, "tenant_id", name, "id") for name in resource.filters),
+    )
+
+
+RECORD_TABLES: dict[Resource[Record], Table] = {resource: record_table(resource)
+                                                for resource in RESOURCES}
+books, cities, users = RECORD_TABLES[BOOKS], RECORD_TABLES[CITIES], RECORD_TABLES[USERS]
 # Serves "biggest" straight from the index: population descending, ties by name ascending.
 Index("ix_cities_tenant_id_population_name", cities.c.tenant_id, cities.c.population.desc(),
       cities.c.name)
-
-users = Table(
-    "users", metadata,
-    _tenant_id(),
-    Column("id", Uuid, primary_key=True),
-    Column("name", String(200), nullable=False),
-    Column("full_name", String(200), nullable=False),
-    *_record_columns(),
-    UniqueConstraint("tenant_id", "name"),
-)
 
 # Idempotency records of a scope: a tenant's id, or the operator's nil UUID, which is no tenant,
 # hence no foreign key (deleting a tenant deletes its records explicitly). Only hashes of the
@@ -144,6 +148,6 @@ key_events = Table(
 # Unique constraints a client can collide with, as (entity kind, field) for domain errors.
 UNIQUE_FIELDS = {
     "uq_tenants_slug": ("tenant", "slug"),
-    "uq_cities_tenant_id_name": ("city", "name"),
-    "uq_users_tenant_id_name": ("user", "name"),
+    **{f"uq_{resource.collection}_tenant_id_{name}": (resource.kind, name)
+       for resource in RESOURCES for name in resource.unique},
 }

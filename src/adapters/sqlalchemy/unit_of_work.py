@@ -1,15 +1,16 @@
 """Units of work: one Transaction each (see transactions.py); leaving without commit rolls back."""
 
 from types import TracebackType
-from typing import Self
+from typing import Any, Self, TypeVar
 
-from adapters.sqlalchemy.repositories import (SqlaApiKeyRepository, SqlaCityRepository,
-                                              SqlaKeyEventLog, SqlaRecordRepository,
-                                              SqlaTenantRepository, SqlaUserRepository)
-from adapters.sqlalchemy.tables import books
+from adapters.sqlalchemy.repositories import (SqlaApiKeyRepository, SqlaKeyEventLog,
+                                              SqlaRecordRepository, SqlaTenantRepository,
+                                              SqlaUserRepository)
 from adapters.sqlalchemy.transactions import Transaction, Transactions
-from domain.model import Book
+from domain.model import USERS, Record, Resource
 from domain.tenancy import TenantId
+
+R = TypeVar("R", bound=Record)
 
 
 class _SqlaUnitOfWork:
@@ -46,15 +47,24 @@ class _SqlaUnitOfWork:
 class SqlaUnitOfWork(_SqlaUnitOfWork):
     """A tenant's unit of work: every repository it opens is scoped to `tenant_id`."""
 
+    tenant_id: TenantId
+
     def __init__(self, transactions: Transactions, tenant_id: TenantId) -> None:
         super().__init__(transactions)
         self.tenant_id = tenant_id
+        self._repositories: dict[Resource[Record], SqlaRecordRepository[Any]] = {}
 
     def _open(self, transaction: Transaction) -> None:
-        assert self.tenant_id is not None
-        self.books = SqlaRecordRepository(transaction, self.tenant_id, books, Book)
-        self.cities = SqlaCityRepository(transaction, self.tenant_id)
         self.users = SqlaUserRepository(transaction, self.tenant_id)
+        self._repositories = {USERS: self.users}
+
+    def records(self, resource: Resource[R]) -> SqlaRecordRepository[R]:
+        """The resource's repository, made on first use in this unit of work."""
+        repository = self._repositories.get(resource)
+        if repository is None:
+            repository = SqlaRecordRepository(self.transaction, self.tenant_id, resource)
+            self._repositories[resource] = repository
+        return repository
 
 
 class SqlaOperatorUnitOfWork(_SqlaUnitOfWork):

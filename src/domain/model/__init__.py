@@ -1,11 +1,16 @@
-"""Entities, one module per aggregate."""
+"""Entities, one module per aggregate, and the resource kinds the service serves."""
 
-from domain.model.book import Book
-from domain.model.city import City
-from domain.model.record import Record
 from domain.model.api_key import ApiKey, IssuedKey, KeyEvent, KeyOptions, Principal
+from domain.model.book import BOOKS, Book
+from domain.model.city import CITIES, City
+from domain.model.record import Record
+from domain.model.resource import Resource
 from domain.model.tenant import RateLimit, Tenant
-from domain.model.user import User
+from domain.model.user import USERS, User
 
-__all__ = ["ApiKey", "Book", "City", "IssuedKey", "KeyEvent", "KeyOptions", "Principal", "RateLimit",
-           "Record", "Tenant", "User"]
+# Every tenant-owned resource kind: its table, store, repository, schemas and routes follow.
+RESOURCES: tuple[Resource[Record], ...] = (BOOKS, CITIES, USERS)
+
+__all__ = ["BOOKS", "CITIES", "RESOURCES", "USERS", "ApiKey", "Book", "City", "IssuedKey",
+           "KeyEvent", "KeyOptions", "Principal", "RateLimit", "Record", "Resource", "Tenant",
+           "User"]

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from domain.model.record import Record
+from domain.model.resource import Resource
 from domain.model.rules import Integer, Text
 
 
@@ -14,3 +15,6 @@ class Book(Record):
     name: str
     author: str
     release_year: int
+
+
+BOOKS = Resource(Book, "books", filters=("author",), replaceable=True)

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from domain.model.record import Record
+from domain.model.resource import Resource
 from domain.model.rules import INT64_MAX, Integer, Text
 
 
@@ -13,3 +14,6 @@ class City(Record):
 
     name: str
     population: int
+
+
+CITIES = Resource(City, "cities", unique=("name",))

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 from uuid import UUID
 
 from domain.ids import new_id
@@ -36,8 +36,10 @@ class Record:
         validate(cls.RULES, changes, partial=True)
 
     def changed(self, changes: dict[str, object], now: datetime) -> Self:
-        """This record with `changes` applied, one version later."""
-        return replace(self, **changes, updated_at=now, version=self.version + 1)  # type: ignore[arg-type]
+        """This record with `changes` applied, one version later: the one versioning rule,
+        on every store."""
+        values: dict[str, Any] = {**changes, "updated_at": now, "version": self.version + 1}
+        return replace(self, **values)
 
     def fields(self) -> dict[str, object]:
         """The record's own fields (those in RULES) and their values."""

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from domain.model.record import Record
+from domain.model.resource import Resource
 from domain.model.rules import Text
 
 
@@ -13,3 +14,6 @@ class User(Record):
 
     name: str
     full_name: str
+
+
+USERS = Resource(User, "users", unique=("name",), defaults={"full_name": ""})

@@ -3,21 +3,10 @@
 from collections.abc import Sequence
 
 from domain.model import City
-from domain.ports import CityReader, UnitOfWorkFactory
+from domain.ports import CityReader
 from domain.tenancy import TenantId
 
 BIGGEST_DEFAULT, BIGGEST_MAX = 20, 100
-
-
-class CitiesInUnitOfWork:
-    """A CityReader for any store: each read in a unit of work of its own."""
-
-    def __init__(self, uow: UnitOfWorkFactory) -> None:
-        self._uow = uow
-
-    async def biggest(self, tenant_id: TenantId, limit: int) -> Sequence[City]:
-        async with self._uow(tenant_id) as uow:
-            return await uow.cities.biggest(limit)
 
 
 class BiggestCities:

@@ -1,6 +1,6 @@
 """User use cases keyed by name: get, get-or-create and update-or-create."""
 
-from domain.errors import NotFound
+from domain.errors import NotFound, VersionMismatch
 from domain.model import User
 from domain.ports import Clock, UnitOfWorkFactory
 from domain.tenancy import TenantId
@@ -42,6 +42,11 @@ class UpdateOrCreateUser(_UserByName):
         now = self._clock.now()
         candidate = User.create(tenant_id, now, name=name, full_name=full_name)
         async with self._uow(tenant_id) as uow:
-            user, created = await uow.users.upsert_full_name(candidate, now=now)
+            user, created = await uow.users.get_or_add(candidate)  # held for update if it exists
+            if not created and user.full_name != full_name:
+                changed = user.changed({"full_name": full_name}, now)
+                if not await uow.users.save(changed, expected_version=user.version):
+                    raise VersionMismatch(User.KIND, user.version, user.version + 1)
+                user = changed
             await uow.commit()
         return user, created
