@@ -19,7 +19,7 @@ from adapters.sqlalchemy.readers import SqlaApiKeyReader, SqlaCityReader
 from adapters.sqlalchemy.readiness import SchemaReadiness
 from adapters.sqlalchemy.transactions import TransactionScope, Transactions
 from adapters.sqlalchemy.unit_of_work import SqlaOperatorUnitOfWork, SqlaUnitOfWork
-from domain.model import Book, City, RateLimit, User
+from domain.model import RateLimit
 from domain.use_cases import api_keys as key_cases
 from domain.use_cases import cities as city_cases
 from domain.use_cases import idempotency as idempotency_cases
@@ -70,14 +70,6 @@ def _rate_limiter(settings: Settings) -> InMemoryRateLimiter | RedisRateLimiter:
                             on_fallback=REDIS_FALLBACKS.inc)
 
 
-def _records(uow: providers.Provider, clock: providers.Provider, entity: type,
-             collection: str) -> dict[str, providers.Singleton]:
-    return {verb: providers.Singleton(case, uow.provider, clock, entity, collection)
-            for verb, case in (("create", records.CreateRecord), ("get", records.GetRecord),
-                               ("list", records.ListRecords), ("update", records.UpdateRecord),
-                               ("delete", records.DeleteRecord))}
-
-
 class Container(containers.DeclarativeContainer):
     """Providers for one process; tests override `uow` and `operator_uow` with fakes."""
 
@@ -98,9 +90,11 @@ class Container(containers.DeclarativeContainer):
     uow = providers.Factory(SqlaUnitOfWork, transactions)
     operator_uow = providers.Factory(SqlaOperatorUnitOfWork, transactions)
 
-    books = providers.Dict(_records(uow, clock, Book, "books"))
-    cities = providers.Dict(_records(uow, clock, City, "cities"))
-    users = providers.Dict(_records(uow, clock, User, "users"))
+    create_record = providers.Singleton(records.CreateRecord, uow.provider, clock)
+    get_record = providers.Singleton(records.GetRecord, uow.provider, clock)
+    list_records = providers.Singleton(records.ListRecords, uow.provider, clock)
+    update_record = providers.Singleton(records.UpdateRecord, uow.provider, clock)
+    delete_record = providers.Singleton(records.DeleteRecord, uow.provider, clock)
     city_reader = providers.Singleton(SqlaCityReader, transactions)
     biggest_cities = providers.Singleton(city_cases.BiggestCities, city_reader)
     get_user_by_name = providers.Singleton(user_cases.GetUserByName, uow.provider, clock)

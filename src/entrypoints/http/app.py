@@ -4,11 +4,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
+from domain.model import CITIES, RESOURCES, USERS, Record, Resource
 from entrypoints.container import Container, dispose
 from entrypoints.http import problems, response_headers
 from entrypoints.http.idempotency import IdempotencyMiddleware
@@ -17,12 +18,22 @@ from entrypoints.http.limits import TenantLimitsMiddleware
 from entrypoints.http.limits_openapi import document_limits
 from entrypoints.http.middleware import EdgeMiddleware
 from entrypoints.http.observability import ObservabilityMiddleware
-from entrypoints.http.routers import api_keys, books, cities, docs, health, tenants, users
+from entrypoints.http.routers import api_keys, cities, docs, health, records, tenants, users
 from entrypoints.key_events import following_key_events
 from entrypoints.purging import purging
 from entrypoints.settings import Settings
 
 VERSION = "0.1.0"
+# Routes some resources have besides create, list, get, update, replace and delete
+EXTRA_ROUTES: dict[Resource[Record], tuple[APIRouter, ...]] = {
+    CITIES: (cities.biggest,), USERS: (users.by_name,)}
+
+
+class CatalogApp(FastAPI):
+    """The service's app: its OpenAPI document is completed by `_openapi`."""
+
+    def openapi(self) -> dict[str, Any]:
+        return _openapi(self)
 
 
 def create_app(settings: Settings | None = None, *, container: Container | None = None) -> FastAPI:
@@ -41,7 +52,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         finally:
             await dispose(container)
 
-    app = FastAPI(title="tenant-catalog", version=VERSION, lifespan=lifespan,
+    app = CatalogApp(title="tenant-catalog", version=VERSION, lifespan=lifespan,
                   docs_url=None, redoc_url=None, redirect_slashes=False,
                   description="Books, cities and users of many tenants, each reached with its "
                               "own API key. Every error is application/problem+json. Text "
@@ -59,11 +70,11 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         app.add_middleware(TenantLimitsMiddleware, container=container)  # before any claim
     app.add_middleware(EdgeMiddleware)  # outside IdempotencyMiddleware: it buffers the body
     app.add_middleware(ObservabilityMiddleware)  # added last: outermost
-    for router in (docs.router, health.router, tenants.me, tenants.router, api_keys.router,
-                   books.router, cities.biggest,
-                   cities.router, users.by_name, users.router):
+    routers = [docs.router, health.router, tenants.me, tenants.router, api_keys.router]
+    for resource in RESOURCES:  # a resource's own extra routes, then those every one has
+        routers.extend((*EXTRA_ROUTES.get(resource, ()), records.record_router(resource)))
+    for router in routers:
         app.router.routes.extend(router.routes)  # flat: one lookup per route, no wrappers
-    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
 

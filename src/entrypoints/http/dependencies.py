@@ -6,7 +6,7 @@ of the app serving the request, so a test that overrides a container provider ov
 every route receives.
 """
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from dependency_injector import providers
@@ -23,10 +23,13 @@ def container_of(request: Request) -> Container:
     return container
 
 
-def provided(pick: Callable[[Container], providers.Provider[T]]) -> Callable[[Request], T]:
-    """A dependency giving what `pick`'s provider provides, on the request's container."""
+def provided(pick: Callable[[Container], providers.Provider[T]]
+             ) -> Callable[[Request], Awaitable[T]]:
+    """A dependency giving what `pick`'s provider provides, on the request's container.
 
-    def dependency(request: Request) -> T:
+    It is a coroutine function so that FastAPI calls it on the event loop, not in a thread."""
+
+    async def dependency(request: Request) -> T:
         return pick(container_of(request))()
 
     return dependency

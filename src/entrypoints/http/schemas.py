@@ -1,13 +1,17 @@
 """Request and response bodies: strict JSON, unknown fields refused, text a store can hold."""
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Literal
+from functools import cache
+from types import GenericAlias
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field,
-                      StringConstraints)
+                      StringConstraints, create_model)
 
-from domain.model.rules import INT64_MAX, TEXT_PATTERN, text_problem
+from domain.model import Record, Resource, User
+from domain.model.rules import TEXT_PATTERN, Rule, Text, text_problem
 from domain.model.tenant import BURST_RANGE, RATE_RANGE
 from domain.tenancy import SLUG_PATTERN
 
@@ -27,12 +31,19 @@ def _whole(value: object) -> object:
 
 
 _NO_CONTROLS = Field(json_schema_extra={"pattern": TEXT_PATTERN})
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200), _NO_CONTROLS,
-                 AfterValidator(_storable)]
-FullName = Annotated[str, StringConstraints(max_length=200), _NO_CONTROLS,
-                     AfterValidator(_storable)]
-Year = Annotated[int, Field(ge=-5000, le=9999), BeforeValidator(_whole)]
-Population = Annotated[int, Field(ge=0, le=INT64_MAX), BeforeValidator(_whole)]
+
+
+def field_type(rule: Rule) -> Any:
+    """The request type of a field with this rule: its limits, in the schema and checked."""
+    if isinstance(rule, Text):
+        return Annotated[str, StringConstraints(min_length=rule.min_length or None,
+                                                max_length=rule.max_length),
+                         _NO_CONTROLS, AfterValidator(_storable)]
+    return Annotated[int, Field(ge=rule.minimum, le=rule.maximum), BeforeValidator(_whole)]
+
+
+Name = field_type(User.RULES["name"])
+FullName = field_type(User.RULES["full_name"])
 Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN, min_length=3, max_length=63)]
 
 
@@ -60,75 +71,12 @@ class RecordOut(Out):
     version: int = Field(ge=1)
 
 
-class BookIn(Body):
-    name: Name
-    author: Name
-    release_year: Year
-
-
-class BookPatch(Body):
-    name: Name = None  # type: ignore[assignment]
-    author: Name = None  # type: ignore[assignment]
-    release_year: Year = None  # type: ignore[assignment]
-
-
-class BookOut(RecordOut):
-    name: str
-    author: str
-    release_year: int
-
-
-class CityIn(Body):
-    name: Name
-    population: Population
-
-
-class CityPatch(Body):
-    name: Name = None  # type: ignore[assignment]
-    population: Population = None  # type: ignore[assignment]
-
-
-class CityOut(RecordOut):
-    name: str
-    population: int
-
-
-class UserIn(Body):
-    name: Name
-    full_name: FullName = ""
-
-
-class UserPatch(Body):
-    name: Name = None  # type: ignore[assignment]
-    full_name: FullName = None  # type: ignore[assignment]
-
-
 class UserDefaults(Body):
     full_name: FullName = ""
 
 
 class UserFullName(Body):
     full_name: FullName
-
-
-class UserOut(RecordOut):
-    name: str
-    full_name: str
-
-
-class BookPage(Out):
-    items: list[BookOut]
-    next_cursor: str | None
-
-
-class CityPage(Out):
-    items: list[CityOut]
-    next_cursor: str | None
-
-
-class UserPage(Out):
-    items: list[UserOut]
-    next_cursor: str | None
 
 
 class TenantIn(Body):
@@ -217,3 +165,33 @@ class ApiKeyPage(Out):
 class TenantCreated(Out):
     tenant: TenantOut
     api_key: ApiKeyCreated
+
+
+@dataclass(frozen=True)
+class RecordSchemas:
+    """A resource's four bodies, named after its entity: `BookIn` (create, and PUT),
+    `BookPatch` (every field optional), `BookOut` and `BookPage`."""
+
+    create: type[Body]
+    patch: type[Body]
+    out: type[RecordOut]
+    page: type[Out]
+
+
+@cache
+def schemas_for(resource: Resource[Record]) -> RecordSchemas:
+    """The bodies of one resource, built from its fields' rules (once: each name is unique
+    in the OpenAPI document)."""
+    rules, name = resource.rules, resource.name
+    create: dict[str, Any] = {
+        field: (field_type(rule), resource.defaults.get(field, ...)) for field, rule in rules.items()}
+    patch: dict[str, Any] = {field: (field_type(rule), None) for field, rule in rules.items()}
+    out: dict[str, Any] = {
+        field: (str if isinstance(rule, Text) else int, ...) for field, rule in rules.items()}
+    out_model = create_model(f"{name}Out", __base__=RecordOut, **out)
+    return RecordSchemas(
+        create=create_model(f"{name}In", __base__=Body, **create),
+        patch=create_model(f"{name}Patch", __base__=Body, **patch),
+        out=out_model,
+        page=create_model(f"{name}Page", __base__=Out, items=(GenericAlias(list, (out_model,)), ...),
+                          next_cursor=(str | None, ...)))
