@@ -49,7 +49,7 @@ import orjson
 
 from domain.ids import new_id
 
-# What the service sends: SqlaCityRepository.biggest() and SqlaRecordRepository.add(), compiled
+# What the service sends: SqlaCityReader.biggest() and SqlaRecordRepository.add(), compiled
 # by SQLAlchemy's postgresql+asyncpg dialect; the insert gains RETURNING (the service builds its
 # answer from the values it sent instead).
 BIGGEST_SQL = (

@@ -16,7 +16,7 @@ from adapters.clock import SystemClock
 from adapters.sqlalchemy.engine import create_engine
 from adapters.sqlalchemy.transactions import Backend, Transactions, TransactionScope
 from adapters.sqlalchemy.unit_of_work import SqlaOperatorUnitOfWork, SqlaUnitOfWork
-from domain.model import Book, City, Tenant, User
+from domain.model import BOOKS, CITIES, Book, City, Tenant, User
 from tests.ops.harness import Load, Service, missing_cities, new_tenant, plain_url, service_env
 from tests.support.citus import CitusCluster
 from tests.support.databases import owner_url_of
@@ -39,9 +39,10 @@ async def test_one_tenants_rows_sit_on_one_worker(citus_cluster: CitusCluster,
                 await operator.tenants.add(tenant)
                 await operator.commit()
             async with SqlaUnitOfWork(transactions, tenant.id) as uow:
-                await uow.cities.add(City.create(tenant.id, now, name="c", population=1))
-                await uow.books.add(Book.create(tenant.id, now, name="b", author="a",
-                                                release_year=2000))
+                await uow.records(CITIES).add(City.create(tenant.id, now, name="c",
+                                                          population=1))
+                await uow.records(BOOKS).add(Book.create(tenant.id, now, name="b", author="a",
+                                                         release_year=2000))
                 await uow.users.add(User.create(tenant.id, now, name="u", full_name="U"))
                 await uow.commit()
         assert transactions.scope.backend == Backend.AUTO
@@ -137,7 +138,8 @@ async def test_set_local_reaches_the_workers_only_as_a_message_of_its_own(
             await operator.commit()
         async with SqlaUnitOfWork(transactions, tenant.id) as uow:
             for name in ("x", "y"):
-                await uow.cities.add(City.create(tenant.id, now, name=name, population=1))
+                await uow.records(CITIES).add(City.create(tenant.id, now, name=name,
+                                                          population=1))
             await uow.commit()
         connection = await asyncpg.connect(plain_url(citus_url))
         try:

@@ -11,18 +11,18 @@ from dataclasses import dataclass
 import pytest
 import pytest_asyncio
 
-from adapters.memory import (MemoryIdempotencyStore, MemoryKeyEventFeed, MemoryOperatorUnitOfWork,
-                             MemoryStore, MemoryUnitOfWork)
+from adapters.memory import (InMemoryCityReader, MemoryIdempotencyStore, MemoryKeyEventFeed,
+                             MemoryOperatorUnitOfWork, MemoryStore, MemoryUnitOfWork)
 from adapters.sqlalchemy.engine import create_engine
 from adapters.sqlalchemy.idempotency import SqlaIdempotencyStore
 from adapters.sqlalchemy.key_events import SqlaKeyEventFeed
-from adapters.sqlalchemy.readers import SqlaApiKeyReader
+from adapters.sqlalchemy.readers import SqlaApiKeyReader, SqlaCityReader
 from adapters.sqlalchemy.transactions import Transactions, TransactionScope
 from adapters.sqlalchemy.unit_of_work import SqlaOperatorUnitOfWork, SqlaUnitOfWork
 from domain.ids import new_id
 from domain.model import Tenant
-from domain.ports import (ApiKeyReader, IdempotencyStore, KeyEventFeed, OperatorUnitOfWork,
-                          UnitOfWork)
+from domain.ports import (ApiKeyReader, CityReader, IdempotencyStore, KeyEventFeed,
+                          OperatorUnitOfWork, UnitOfWork)
 from domain.tenancy import TenantId
 from domain.use_cases.api_keys import KeysInUnitOfWork
 from tests.contract.helpers import utcnow
@@ -33,7 +33,7 @@ Sessions = Transactions
 @dataclass(frozen=True)
 class UowFactories:
     """Opens units of work on one adapter: `tenant(tenant_id)` and `operator()`; and the
-    adapter's idempotency store, on the same data."""
+    adapter's idempotency store and readers, on the same data."""
 
     name: str
     tenant: Callable[[TenantId], UnitOfWork]
@@ -41,6 +41,7 @@ class UowFactories:
     idempotency: IdempotencyStore
     key_event_feed: Callable[[], KeyEventFeed]
     key_reader: Callable[[], ApiKeyReader]
+    city_reader: Callable[[], CityReader]
 
     @property
     def is_sql(self) -> bool:
@@ -94,14 +95,22 @@ def uow_factories(request: pytest.FixtureRequest) -> UowFactories:
         return UowFactories("memory", lambda tenant_id: MemoryUnitOfWork(store, tenant_id),
                             lambda: MemoryOperatorUnitOfWork(store), MemoryIdempotencyStore(store),
                             lambda: MemoryKeyEventFeed(store),
-                            lambda: KeysInUnitOfWork(lambda: MemoryOperatorUnitOfWork(store)))
+                            lambda: KeysInUnitOfWork(lambda: MemoryOperatorUnitOfWork(store)),
+                            lambda: InMemoryCityReader(store))
     sessions: Sessions = request.getfixturevalue(_SESSIONS[request.param])
     return UowFactories(request.param,
                         lambda tenant_id: SqlaUnitOfWork(sessions, tenant_id),
                         lambda: SqlaOperatorUnitOfWork(sessions),
                         SqlaIdempotencyStore(sessions),
                         lambda: SqlaKeyEventFeed(sessions),
-                        lambda: SqlaApiKeyReader(sessions))
+                        lambda: SqlaApiKeyReader(sessions),
+                        lambda: SqlaCityReader(sessions))
+
+
+@pytest.fixture
+def city_reader(uow_factories: UowFactories) -> CityReader:
+    """The adapter's CityReader: each read a transaction of its own, outside any unit of work."""
+    return uow_factories.city_reader()
 
 
 @pytest.fixture

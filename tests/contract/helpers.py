@@ -11,6 +11,19 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class SteppingClock:
+    """A Clock for the use cases that moves only when told to: `now()` is exact."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.current = start or utcnow()
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, seconds: float) -> None:
+        self.current += timedelta(seconds=seconds)
+
+
 def book(tenant_id: TenantId, **fields: object) -> Book:
     return Book.create(tenant_id, utcnow(), **{"name": "Dune", "author": "Frank Herbert",
                                                "release_year": 1965, **fields})

@@ -1,9 +1,10 @@
-"""RecordRepository, on books: add, get, keyset list, filters, update and delete."""
+"""RecordRepository, on books: add, get, keyset list, filters, save (of a changed record) and
+delete."""
 
 from datetime import timedelta
 
 from domain.ids import new_id
-from domain.model import Book, Tenant
+from domain.model import BOOKS, Book, Tenant
 from tests.contract.conftest import UowFactories
 from tests.contract.helpers import assert_plain, assert_utc, book, utcnow
 
@@ -11,7 +12,7 @@ from tests.contract.helpers import assert_plain, assert_utc, book, utcnow
 async def add_books(uow_factories: UowFactories, tenant: Tenant, *books: Book) -> None:
     async with uow_factories.tenant(tenant.id) as uow:
         for record in books:
-            await uow.books.add(record)
+            await uow.records(BOOKS).add(record)
         await uow.commit()
 
 
@@ -20,8 +21,8 @@ async def test_add_then_get_round_trips_every_field(uow_factories: UowFactories,
     record = book(tenant.id, name="Ünïcødé ✓ 📚", author="a" * 200, release_year=-5000)
     await add_books(uow_factories, tenant, record)
     async with uow_factories.tenant(tenant.id) as uow:
-        stored = await uow.books.get(record.id)
-        assert await uow.books.get(new_id()) is None
+        stored = await uow.records(BOOKS).get(record.id)
+        assert await uow.records(BOOKS).get(new_id()) is None
     assert stored == record
     assert isinstance(stored, Book)
     assert_utc(stored.created_at)
@@ -38,7 +39,7 @@ async def test_list_pages_in_creation_order(uow_factories: UowFactories,
     pages, after = [], None
     async with uow_factories.tenant(tenant.id) as uow:
         while True:
-            page = list(await uow.books.list(after=after, limit=3))
+            page = list(await uow.records(BOOKS).list(after=after, limit=3))
             for record in page:
                 assert_plain(record)
             pages.append([b.name for b in page])
@@ -53,16 +54,16 @@ async def test_list_continues_after_a_deleted_cursor_and_sees_later_inserts(
     created = [book(tenant.id, name=f"B{i}") for i in range(4)]
     await add_books(uow_factories, tenant, *created)
     async with uow_factories.tenant(tenant.id) as uow:
-        first = list(await uow.books.list(after=None, limit=2))
-        assert await uow.books.delete(first[-1].id, expected_version=None)
+        first = list(await uow.records(BOOKS).list(after=None, limit=2))
+        assert await uow.records(BOOKS).delete(first[-1].id, expected_version=None)
         late = book(tenant.id, name="late")
-        await uow.books.add(late)
+        await uow.records(BOOKS).add(late)
         await uow.commit()
     async with uow_factories.tenant(tenant.id) as uow:
-        rest = list(await uow.books.list(after=first[-1].id, limit=10))
+        rest = list(await uow.records(BOOKS).list(after=first[-1].id, limit=10))
         assert [b.name for b in rest] == ["B2", "B3", "late"]
-        assert list(await uow.books.list(after=late.id, limit=10)) == []
-        assert len(await uow.books.list(after=None, limit=1)) == 1
+        assert list(await uow.records(BOOKS).list(after=late.id, limit=10)) == []
+        assert len(await uow.records(BOOKS).list(after=None, limit=1)) == 1
 
 
 async def test_list_filters_by_exact_value(uow_factories: UowFactories, tenant: Tenant) -> None:
@@ -71,82 +72,97 @@ async def test_list_filters_by_exact_value(uow_factories: UowFactories, tenant: 
     await add_books(uow_factories, tenant, *records)
     wanted = [r.name for r in records if r.author == "Le Guin"]
     async with uow_factories.tenant(tenant.id) as uow:
-        first = list(await uow.books.list(after=None, limit=2, filters={"author": "Le Guin"}))
-        rest = list(await uow.books.list(after=first[-1].id, limit=5,
-                                         filters={"author": "Le Guin"}))
-        none = await uow.books.list(after=None, limit=5, filters={"author": "Nobody"})
-        unfiltered = await uow.books.list(after=None, limit=50, filters={})
+        books = uow.records(BOOKS)
+        first = list(await books.list(after=None, limit=2, filters={"author": "Le Guin"}))
+        rest = list(await books.list(after=first[-1].id, limit=5,
+                                     filters={"author": "Le Guin"}))
+        none = await books.list(after=None, limit=5, filters={"author": "Nobody"})
+        unfiltered = await books.list(after=None, limit=50, filters={})
     assert [b.name for b in first + rest] == wanted
     assert list(none) == []
     assert len(unfiltered) == 9
 
 
-async def test_update_changes_given_fields_bumps_version_and_sets_updated_at(
+async def test_save_stores_the_changed_record_bumps_version_and_sets_updated_at(
         uow_factories: UowFactories, tenant: Tenant) -> None:
     record = book(tenant.id)
     await add_books(uow_factories, tenant, record)
     later = record.created_at + timedelta(minutes=5, microseconds=7)
+    changes: dict[str, object] = {"name": "Children of Dune", "release_year": 1976}
     async with uow_factories.tenant(tenant.id) as uow:
-        updated = await uow.books.update(record.id, {"name": "Children of Dune",
-                                                     "release_year": 1976},
-                                         now=later, expected_version=None)
+        current = await uow.records(BOOKS).get(record.id, for_update=True)
+        assert current == record
+        assert await uow.records(BOOKS).save(current.changed(changes, later),
+                                             expected_version=current.version) is True
         await uow.commit()
-    assert updated == record.changed({"name": "Children of Dune", "release_year": 1976}, later)
+    async with uow_factories.tenant(tenant.id) as uow:
+        updated = await uow.records(BOOKS).get(record.id)
+    assert updated == record.changed(changes, later)
     assert (updated.version, updated.author, updated.created_at) == (2, record.author,
                                                                      record.created_at)
+    assert updated.updated_at == later  # to the microsecond
     assert_utc(updated.updated_at)
     assert_utc(updated.created_at)
     assert_plain(updated)
-    async with uow_factories.tenant(tenant.id) as uow:
-        assert await uow.books.get(record.id) == updated
 
 
-async def test_update_with_expected_version(uow_factories: UowFactories, tenant: Tenant) -> None:
+async def test_save_with_expected_version(uow_factories: UowFactories, tenant: Tenant) -> None:
     record = book(tenant.id)
     await add_books(uow_factories, tenant, record)
     async with uow_factories.tenant(tenant.id) as uow:
-        v2 = await uow.books.update(record.id, {"name": "v2"}, now=utcnow(), expected_version=1)
-        stale = await uow.books.update(record.id, {"name": "stale"}, now=utcnow(),
-                                       expected_version=1)
-        ahead = await uow.books.update(record.id, {"name": "ahead"}, now=utcnow(),
-                                       expected_version=3)
-        v3 = await uow.books.update(record.id, {"name": "v3"}, now=utcnow(), expected_version=2)
+        books = uow.records(BOOKS)
+        v1 = await books.get(record.id, for_update=True)
+        v2 = v1.changed({"name": "v2"}, utcnow())
+        assert await books.save(v2, expected_version=1) is True
+        stale = await books.save(v1.changed({"name": "stale"}, utcnow()), expected_version=1)
+        ahead = await books.save(v2.changed({"name": "ahead"}, utcnow()), expected_version=3)
+        assert await books.get(record.id) == v2  # the refused saves wrote nothing
+        v3 = v2.changed({"name": "v3"}, utcnow())
+        assert await books.save(v3, expected_version=2) is True
         await uow.commit()
-    assert v2 is not None and v2.version == 2
-    assert stale is None and ahead is None
-    assert v3 is not None and (v3.name, v3.version) == ("v3", 3)
+    assert v2.version == 2
+    assert stale is False and ahead is False
+    assert (v3.name, v3.version) == ("v3", 3)
     async with uow_factories.tenant(tenant.id) as uow:
-        assert (await uow.books.get(record.id)).name == "v3"
+        stored = await uow.records(BOOKS).get(record.id)
+    assert stored == v3 and (stored.name, stored.version) == ("v3", 3)
 
 
-async def test_update_of_a_missing_record_is_none(uow_factories: UowFactories,
-                                                  tenant: Tenant) -> None:
+async def test_save_of_a_missing_record_is_false_and_adds_nothing(uow_factories: UowFactories,
+                                                                  tenant: Tenant) -> None:
+    ghost = book(tenant.id)  # never added
     async with uow_factories.tenant(tenant.id) as uow:
-        assert await uow.books.update(new_id(), {"name": "x"}, now=utcnow(),
-                                      expected_version=None) is None
+        assert await uow.records(BOOKS).save(ghost.changed({"name": "x"}, utcnow()),
+                                             expected_version=1) is False
+        assert await uow.records(BOOKS).save(ghost, expected_version=0) is False
+        await uow.commit()
+    async with uow_factories.tenant(tenant.id) as uow:
+        assert await uow.records(BOOKS).get(ghost.id) is None
+        assert list(await uow.records(BOOKS).list(after=None, limit=10)) == []
 
 
 async def test_delete(uow_factories: UowFactories, tenant: Tenant) -> None:
     keep, drop = book(tenant.id, name="keep"), book(tenant.id, name="drop")
     await add_books(uow_factories, tenant, keep, drop)
     async with uow_factories.tenant(tenant.id) as uow:
-        assert await uow.books.delete(drop.id, expected_version=None) is True
-        assert await uow.books.delete(drop.id, expected_version=None) is False
-        assert await uow.books.delete(new_id(), expected_version=None) is False
+        assert await uow.records(BOOKS).delete(drop.id, expected_version=None) is True
+        assert await uow.records(BOOKS).delete(drop.id, expected_version=None) is False
+        assert await uow.records(BOOKS).delete(new_id(), expected_version=None) is False
         await uow.commit()
     async with uow_factories.tenant(tenant.id) as uow:
-        assert await uow.books.get(drop.id) is None
-        assert [b.id for b in await uow.books.list(after=None, limit=10)] == [keep.id]
+        assert await uow.records(BOOKS).get(drop.id) is None
+        assert [b.id for b in await uow.records(BOOKS).list(after=None, limit=10)] == [keep.id]
 
 
 async def test_delete_with_expected_version(uow_factories: UowFactories, tenant: Tenant) -> None:
     record = book(tenant.id)
     await add_books(uow_factories, tenant, record)
     async with uow_factories.tenant(tenant.id) as uow:
-        await uow.books.update(record.id, {"name": "v2"}, now=utcnow(), expected_version=None)
-        assert await uow.books.delete(record.id, expected_version=1) is False
-        assert await uow.books.get(record.id) is not None
-        assert await uow.books.delete(record.id, expected_version=2) is True
+        books = uow.records(BOOKS)
+        assert await books.save(record.changed({"name": "v2"}, utcnow()), expected_version=1)
+        assert await books.delete(record.id, expected_version=1) is False
+        assert await books.get(record.id) is not None
+        assert await books.delete(record.id, expected_version=2) is True
         await uow.commit()
     async with uow_factories.tenant(tenant.id) as uow:
-        assert await uow.books.get(record.id) is None
+        assert await uow.records(BOOKS).get(record.id) is None

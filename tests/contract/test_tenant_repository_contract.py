@@ -6,7 +6,7 @@ import pytest
 
 from domain.errors import AlreadyExists
 from domain.ids import new_id
-from domain.model import ApiKey, Tenant
+from domain.model import BOOKS, CITIES, ApiKey, Tenant
 from domain.tenancy import TenantId
 from tests.contract.conftest import UowFactories
 from tests.contract.helpers import assert_plain, assert_utc, book, city, user, utcnow
@@ -68,8 +68,8 @@ async def test_delete_cascades_to_every_record_and_key(uow_factories: UowFactori
     for owner in (tenant, other_tenant):
         b, c, u, k = book(owner.id), city(owner.id), user(owner.id), api_key(owner.id)
         async with uow_factories.tenant(owner.id) as uow:
-            await uow.books.add(b)
-            await uow.cities.add(c)
+            await uow.records(BOOKS).add(b)
+            await uow.records(CITIES).add(c)
             await uow.users.add(u)
             await uow.commit()
         async with uow_factories.operator() as uow:
@@ -89,15 +89,15 @@ async def test_delete_cascades_to_every_record_and_key(uow_factories: UowFactori
         assert await uow.api_keys.get(other_tenant.id, owned[other_tenant.id][3].id) is not None
     async with uow_factories.tenant(tenant.id) as uow:
         b, c, u, _ = owned[tenant.id]
-        assert (await uow.books.get(b.id), await uow.cities.get(c.id),
+        assert (await uow.records(BOOKS).get(b.id), await uow.records(CITIES).get(c.id),
                 await uow.users.get(u.id)) == (None, None, None)
-        assert list(await uow.books.list(after=None, limit=10)) == []
-        assert list(await uow.cities.list(after=None, limit=10)) == []
+        assert list(await uow.records(BOOKS).list(after=None, limit=10)) == []
+        assert list(await uow.records(CITIES).list(after=None, limit=10)) == []
         assert list(await uow.users.list(after=None, limit=10)) == []
         assert await uow.users.get_by_name(u.name) is None
     async with uow_factories.tenant(other_tenant.id) as uow:
         b, c, u, _ = owned[other_tenant.id]
-        assert (await uow.books.get(b.id), await uow.cities.get(c.id),
+        assert (await uow.records(BOOKS).get(b.id), await uow.records(CITIES).get(c.id),
                 await uow.users.get(u.id)) == (b, c, u)
 
 
@@ -105,14 +105,14 @@ async def test_delete_without_commit_keeps_everything(uow_factories: UowFactorie
                                                       tenant: Tenant) -> None:
     record = book(tenant.id)
     async with uow_factories.tenant(tenant.id) as uow:
-        await uow.books.add(record)
+        await uow.records(BOOKS).add(record)
         await uow.commit()
     async with uow_factories.operator() as uow:
         assert await uow.tenants.delete(tenant.id) is True
     async with uow_factories.operator() as uow:
         assert await uow.tenants.get(tenant.id) == tenant
     async with uow_factories.tenant(tenant.id) as uow:
-        assert await uow.books.get(record.id) == record
+        assert await uow.records(BOOKS).get(record.id) == record
 
 
 async def test_api_key_add_and_get_within_its_tenant_only(uow_factories: UowFactories,

@@ -14,7 +14,7 @@ from adapters.clock import SystemClock
 from adapters.sqlalchemy.engine import create_engine
 from adapters.sqlalchemy.transactions import Transaction, Transactions, TransactionScope
 from adapters.sqlalchemy.unit_of_work import SqlaOperatorUnitOfWork, SqlaUnitOfWork
-from domain.model import City, Tenant
+from domain.model import CITIES, City, Tenant
 from domain.tenancy import TenantId
 from tests.support.databases import APP_ROLE
 
@@ -43,7 +43,7 @@ async def make_tenant_with_cities(sessions: Transactions,
         await operator.commit()
     async with SqlaUnitOfWork(sessions, tenant.id) as uow:
         for name in names:
-            await uow.cities.add(City.create(tenant.id, now, name=name, population=1))
+            await uow.records(CITIES).add(City.create(tenant.id, now, name=name, population=1))
         await uow.commit()
     return tenant.id
 

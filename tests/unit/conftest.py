@@ -1,6 +1,7 @@
 """Use cases wired straight onto the in-memory adapters, with the real clock and hasher."""
 
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
 
@@ -9,7 +10,7 @@ from adapters.memory import MemoryOperatorUnitOfWork, MemoryStore, MemoryUnitOfW
 from adapters.security.cache import TtlCredentialCache
 from adapters.security.hashing import Sha256KeyHasher
 from domain.ids import new_id
-from domain.model import Book, City, User
+from domain.model import BOOKS, CITIES, USERS, Record, Resource
 from domain.tenancy import TenantId
 from domain.use_cases.records import (
     CreateRecord,
@@ -98,31 +99,32 @@ def hasher() -> Sha256KeyHasher:
 
 
 class RecordCases:
-    """The five record use cases for one kind of record."""
+    """The five record use cases, each bound to one resource kind: `books.create(tenant, fields)`
+    is `CreateRecord(uow, clock)(BOOKS, tenant, fields)`."""
 
-    def __init__(self, uow, clock, entity, collection) -> None:
-        self.create = CreateRecord(uow, clock, entity, collection)
-        self.get = GetRecord(uow, clock, entity, collection)
-        self.list = ListRecords(uow, clock, entity, collection)
-        self.update = UpdateRecord(uow, clock, entity, collection)
-        self.delete = DeleteRecord(uow, clock, entity, collection)
+    def __init__(self, uow, clock, resource: Resource[Record]) -> None:
+        self.create = partial(CreateRecord(uow, clock), resource)
+        self.get = partial(GetRecord(uow, clock), resource)
+        self.list = partial(ListRecords(uow, clock), resource)
+        self.update = partial(UpdateRecord(uow, clock), resource)
+        self.delete = partial(DeleteRecord(uow, clock), resource)
 
 
 @pytest.fixture
 def books(uow) -> RecordCases:
-    return RecordCases(uow, SystemClock(), Book, "books")
+    return RecordCases(uow, SystemClock(), BOOKS)
 
 
 @pytest.fixture
 def stepped_books(uow, clock: SteppingClock) -> RecordCases:
-    return RecordCases(uow, clock, Book, "books")
+    return RecordCases(uow, clock, BOOKS)
 
 
 @pytest.fixture
 def cities(uow) -> RecordCases:
-    return RecordCases(uow, SystemClock(), City, "cities")
+    return RecordCases(uow, SystemClock(), CITIES)
 
 
 @pytest.fixture
 def users(uow) -> RecordCases:
-    return RecordCases(uow, SystemClock(), User, "users")
+    return RecordCases(uow, SystemClock(), USERS)

@@ -5,16 +5,16 @@ import asyncio
 import pytest
 
 from adapters.clock import SystemClock
+from adapters.memory import InMemoryCityReader, MemoryStore
 from domain.errors import InvalidInput, NotFound
 from domain.model.rules import INT64_MAX
-from domain.use_cases.cities import (BIGGEST_DEFAULT, BIGGEST_MAX, BiggestCities,
-                                     CitiesInUnitOfWork)
+from domain.use_cases.cities import BIGGEST_DEFAULT, BIGGEST_MAX, BiggestCities
 from domain.use_cases.users import GetOrCreateUser, GetUserByName, UpdateOrCreateUser
 
 
 @pytest.fixture
-def biggest(uow) -> BiggestCities:
-    return BiggestCities(CitiesInUnitOfWork(uow))
+def biggest(store: MemoryStore) -> BiggestCities:
+    return BiggestCities(InMemoryCityReader(store))
 
 
 @pytest.fixture

@@ -13,7 +13,9 @@ from domain.model import Principal
 from domain.idempotency import (OPERATOR_SCOPE, InProgress, Mismatch, Replay, SavedResponse,
                                 Started)
 from domain.use_cases.idempotency import IdempotentRequests, PurgeExpiredIdempotencyKeys
+from entrypoints.http.app import create_app
 from entrypoints.http.idempotency import IdempotencyMiddleware, is_kept
+from entrypoints.http.routing import Routes
 from entrypoints.settings import Settings
 from tests.unit.conftest import SteppingClock
 
@@ -145,7 +147,9 @@ def app_answering(status: int, calls: list[int]) -> Any:
 
 
 def middleware_for(app: Any, requests: IdempotentRequests) -> IdempotencyMiddleware:
-    return IdempotencyMiddleware(app, FakeContainer(requests), Settings())
+    # the service's own routes: POST /v1/books answers a tenant's key
+    routes = Routes(create_app(Settings()).router.routes)
+    return IdempotencyMiddleware(app, FakeContainer(requests), Settings(), routes)
 
 
 @pytest.mark.parametrize("status", [201, 404])

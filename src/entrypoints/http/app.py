@@ -18,6 +18,7 @@ from entrypoints.http.limits import TenantLimitsMiddleware
 from entrypoints.http.limits_openapi import document_limits
 from entrypoints.http.middleware import EdgeMiddleware
 from entrypoints.http.observability import ObservabilityMiddleware
+from entrypoints.http.routing import Routes
 from entrypoints.http.routers import api_keys, cities, docs, health, records, tenants, users
 from entrypoints.key_events import following_key_events
 from entrypoints.purging import purging
@@ -64,10 +65,11 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
                               "GET /v1/cities/biggest answers a bare array.")
     app.state.settings, app.state.container = settings, container
     problems.install(app)
+    routes = Routes(app.router.routes)
     app.add_middleware(IdempotencyMiddleware, container=container, settings=settings,
-                       routes=app.router.routes)
-    if settings.tenant_limits:
-        app.add_middleware(TenantLimitsMiddleware, container=container)  # before any claim
+                       routes=routes)
+    if settings.tenant_limits:  # before any claim
+        app.add_middleware(TenantLimitsMiddleware, container=container, routes=routes)
     app.add_middleware(EdgeMiddleware)  # outside IdempotencyMiddleware: it buffers the body
     app.add_middleware(ObservabilityMiddleware)  # added last: outermost
     routers = [docs.router, health.router, tenants.me, tenants.router, api_keys.router]

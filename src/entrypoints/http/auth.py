@@ -1,16 +1,21 @@
 """Credentials: the tenant's API key for /v1 resources, the operator's token for /v1/tenants."""
 
 import hmac
+from enum import Enum
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
 from starlette.exceptions import HTTPException
+from starlette.types import Scope
 
 from domain.errors import InsufficientScope, InvalidCredentials
 from domain.model import Principal
 from domain.tenancy import TenantId
+from domain.use_cases.api_keys import Authenticate
+from entrypoints.http.dependencies import AppSettings, provided
 from entrypoints.settings import Settings
 
 _api_key = HTTPBearer(scheme_name="ApiKey", auto_error=False,
@@ -29,14 +34,47 @@ def require_scope(principal: Principal, *, write: bool) -> None:
         raise InsufficientScope()
 
 
+_REFUSED = object()  # the request's key was checked, and refused
+
+
+async def principal_of(scope: Scope, authenticate: Authenticate) -> Principal:
+    """The principal of the request's API key, authenticated once per request.
+
+    The answer (or the refusal: InvalidCredentials) is kept in the request's state, so that
+    the middlewares that need it first and the route that needs it last all ask this, and
+    the key is looked up once. Unavailable (no database) is not kept: a later ask retries."""
+    state = scope.setdefault("state", {})
+    known = state.get("principal")
+    if isinstance(known, Principal):
+        return known
+    token = None if known is _REFUSED else bearer_token(_authorization(scope))
+    if token is None:
+        state["principal"] = _REFUSED
+        raise InvalidCredentials()
+    try:
+        principal = await authenticate(token)
+    except InvalidCredentials:
+        state["principal"] = _REFUSED
+        raise
+    state["principal"], state["tenant_id"] = principal, str(principal.tenant_id)
+    return principal
+
+
+def _authorization(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            return value.decode("latin-1")
+    return None
+
+
+Authenticating = Annotated[Authenticate, Depends(provided(lambda c: c.authenticate))]
+
+
 async def _principal(request: Request, credentials: HTTPAuthorizationCredentials | None,
-                     *, write: bool) -> Principal:
+                     authenticate: Authenticate, *, write: bool) -> Principal:
     if credentials is None:
         raise InvalidCredentials()
-    principal: Principal | None = request.scope.get("state", {}).get("principal")
-    if principal is None:  # not resolved already by TenantLimitsMiddleware
-        principal = await request.app.state.container.authenticate()(credentials.credentials)
-    request.scope["state"]["tenant_id"] = str(principal.tenant_id)
+    principal = await principal_of(request.scope, authenticate)
     require_scope(principal, write=write)
     return principal
 
@@ -44,10 +82,11 @@ async def _principal(request: Request, credentials: HTTPAuthorizationCredentials
 async def current_tenant(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_api_key)],
+    authenticate: Authenticating,
 ) -> TenantId:
     """The tenant whose API key authorised this request (a write needs the `write` scope);
     401 or 403 otherwise."""
-    principal = await _principal(request, credentials,
+    principal = await _principal(request, credentials, authenticate,
                                  write=request.method not in READ_METHODS)
     return principal.tenant_id
 
@@ -55,9 +94,10 @@ async def current_tenant(
 async def key_manager(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_api_key)],
+    authenticate: Authenticating,
 ) -> Principal:
     """A caller managing its tenant's keys: a `write` key, whatever the method."""
-    return await _principal(request, credentials, write=True)
+    return await _principal(request, credentials, authenticate, write=True)
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -74,11 +114,10 @@ def is_operator_token(settings: Settings, presented: str | None) -> bool:
 
 
 async def require_operator(
-    request: Request,
+    settings: AppSettings,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_admin)],
 ) -> None:
     """Admit the operator's bearer token; 403 to everyone while no token is configured."""
-    settings = request.app.state.settings
     if settings.admin_token is None:
         raise HTTPException(403, "the admin API is disabled: CATALOG_ADMIN_TOKEN is not set")
     if not is_operator_token(settings, credentials.credentials if credentials else None):
@@ -88,3 +127,26 @@ async def require_operator(
 Tenant = Annotated[TenantId, Depends(current_tenant)]
 KeyManager = Annotated[Principal, Depends(key_manager)]
 Operator = Depends(require_operator)
+
+
+class Audience(Enum):
+    """Whom a route answers: a tenant's API key, the operator's token, or anyone."""
+
+    TENANT = "tenant"
+    OPERATOR = "operator"
+    ANYONE = "anyone"
+
+
+def audience_of(route: APIRoute) -> Audience:
+    """Whom `route` answers, read from the credentials its dependencies ask for."""
+    calls = set()
+    pending = [route.dependant]
+    while pending:
+        dependant = pending.pop()
+        calls.add(dependant.call)
+        pending.extend(dependant.dependencies)
+    if require_operator in calls:
+        return Audience.OPERATOR
+    if current_tenant in calls or key_manager in calls:
+        return Audience.TENANT
+    return Audience.ANYONE

@@ -7,12 +7,13 @@ every route receives.
 """
 
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
 from dependency_injector import providers
-from fastapi import Request
+from fastapi import Depends, Request
 
 from entrypoints.container import Container
+from entrypoints.settings import Settings
 
 T = TypeVar("T")
 
@@ -33,3 +34,18 @@ def provided(pick: Callable[[Container], providers.Provider[T]]
         return pick(container_of(request))()
 
     return dependency
+
+
+async def settings_of(request: Request) -> Settings:
+    """The settings of the app serving `request`."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def _container(request: Request) -> Container:
+    return container_of(request)
+
+
+AppSettings = Annotated[Settings, Depends(settings_of)]
+AppContainer = Annotated[Container, Depends(_container)]
+"""The whole container: for the few routes that look at its providers (is the engine up?)."""

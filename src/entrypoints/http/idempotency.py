@@ -21,16 +21,16 @@ from typing import Any
 from uuid import UUID
 
 import anyio
-from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from domain.errors import InvalidCredentials, NotFound, Unavailable
 from domain.idempotency import OPERATOR_SCOPE, InProgress, Mismatch, Replay, SavedResponse
 from domain.use_cases.idempotency import IdempotentRequests
 from entrypoints.container import Container
-from entrypoints.http.auth import bearer_token, is_operator_token
+from entrypoints.http.auth import Audience, bearer_token, is_operator_token, principal_of
 from entrypoints.http.middleware import buffer_body
 from entrypoints.http.problems import RETRY_AFTER_SECONDS, problem
+from entrypoints.http.routing import Routes
 from entrypoints.settings import Settings
 
 log = logging.getLogger("catalog.idempotency")
@@ -40,7 +40,6 @@ REPLAYED = "Idempotent-Replayed"
 _KEY = re.compile(r"[\x20-\x7e]{1,255}")
 _KEPT_HEADERS = frozenset({"content-type", "location", "etag"})
 _RETRYABLE = frozenset({401, 403, 408, 429})
-_OPERATOR_PATH = "/v1/tenants"
 
 
 def is_kept(status: int) -> bool:
@@ -56,9 +55,8 @@ class IdempotencyMiddleware:
     """Claims the key before the route runs, then records, replays or refuses."""
 
     def __init__(self, app: ASGIApp, container: Container, settings: Settings,
-                 routes: list[BaseRoute] | None = None) -> None:
-        self.app, self.container, self.settings = app, container, settings
-        self.routes = routes if routes is not None else []
+                 routes: Routes) -> None:
+        self.app, self.container, self.settings, self.routes = app, container, settings, routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
@@ -68,7 +66,6 @@ class IdempotencyMiddleware:
         if not keys:
             await self.app(scope, receive, send)
             return
-        self._name_route(scope)  # an answer given here is logged and counted under its route
         try:
             scope_id = await self._scope_of(scope)
         except Unavailable as error:
@@ -106,30 +103,20 @@ class IdempotencyMiddleware:
         else:
             await self._run(scope, receive, send, cases, scope_id, keys[0])
 
-    def _name_route(self, scope: Scope) -> None:
-        for route in self.routes:
-            if route.matches(scope)[0] == Match.FULL:
-                scope["route"] = route
-                return
-
     async def _scope_of(self, scope: Scope) -> UUID | None:
-        """The operator's scope on /v1/tenants, else the tenant of the caller's API key."""
-        authorization = _header(scope, b"authorization")
-        token = bearer_token(authorization[0] if authorization else None)
-        path = scope["path"]
-        if path == _OPERATOR_PATH or path.startswith(_OPERATOR_PATH + "/"):
+        """The operator's scope on the operator's routes, else the tenant of the caller's API
+        key; None: no valid credentials (or a route that needs none)."""
+        audience = self.routes.audience(scope)  # the answer is logged under the route it names
+        if audience is Audience.OPERATOR:
+            authorization = _header(scope, b"authorization")
+            token = bearer_token(authorization[0] if authorization else None)
             return OPERATOR_SCOPE if is_operator_token(self.settings, token) else None
-        if token is None:
+        if audience is Audience.ANYONE:
             return None
-        principal = scope.get("state", {}).get("principal")  # resolved by TenantLimits
-        if principal is not None:
-            return principal.tenant_id  # type: ignore[no-any-return]
         try:
-            tenant_id: UUID = (await self.container.authenticate()(token)).tenant_id
+            return (await principal_of(scope, self.container.authenticate())).tenant_id
         except InvalidCredentials:
             return None
-        scope.setdefault("state", {})["tenant_id"] = str(tenant_id)
-        return tenant_id
 
     async def _run(self, scope: Scope, receive: Receive, send: Send, cases: IdempotentRequests,
                    scope_id: UUID, key: str) -> None:

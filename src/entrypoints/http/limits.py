@@ -15,19 +15,13 @@ from domain.errors import InvalidCredentials, Unavailable
 from domain.model import Principal, RateLimit
 from domain.ratelimit import Decision
 from entrypoints.container import Container
-from entrypoints.http.auth import bearer_token
+from entrypoints.http.auth import Audience, principal_of
 from entrypoints.http.observability import TENANT_REJECTIONS
 from entrypoints.http.problems import problem
+from entrypoints.http.routing import Routes
 
 POLICY = "RateLimit-Policy"
 REMAINING = "RateLimit"
-_OPERATOR_PATH = "/v1/tenants"
-
-
-def is_tenant_path(path: str) -> bool:
-    """Paths answered to a tenant's API key: /v1/… but the operator's /v1/tenants…"""
-    return path.startswith("/v1/") and not (
-        path == _OPERATOR_PATH or path.startswith(_OPERATOR_PATH + "/"))
 
 
 def _seconds(value: float) -> int:
@@ -44,19 +38,17 @@ def rate_headers(limit: RateLimit, decision: Decision) -> dict[str, str]:
 class TenantLimitsMiddleware:
     """Rate limit, then concurrency cap, for every tenant request (inside EdgeMiddleware)."""
 
-    def __init__(self, app: ASGIApp, container: Container) -> None:
-        self.app, self.container = app, container
+    def __init__(self, app: ASGIApp, container: Container, routes: Routes) -> None:
+        self.app, self.container, self.routes = app, container, routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not is_tenant_path(scope["path"]):
+        if scope["type"] != "http" or self.routes.audience(scope) is not Audience.TENANT:
             await self.app(scope, receive, send)
             return
         principal = await self._principal(scope)
         if principal is None:  # no valid key, or no database: the route answers 401 or 503
             await self.app(scope, receive, send)
             return
-        state = scope.setdefault("state", {})
-        state["principal"], state["tenant_id"] = principal, str(principal.tenant_id)
         limit = principal.rate_limit or self.container.default_rate_limit()
         decision = await self.container.rate_limiter().hit(principal.tenant_id, limit)
         headers = rate_headers(limit, decision)
@@ -83,12 +75,8 @@ class TenantLimitsMiddleware:
                            "too many of the tenant's requests are in flight; retry in 1 s")
 
     async def _principal(self, scope: Scope) -> Principal | None:
-        authorization = [v for k, v in scope["headers"] if k == b"authorization"]
-        token = bearer_token(authorization[0].decode("latin-1") if authorization else None)
-        if token is None:
-            return None
         try:
-            return await self.container.authenticate()(token)  # type: ignore[no-any-return]
+            return await principal_of(scope, self.container.authenticate())
         except (InvalidCredentials, Unavailable):
             return None
 

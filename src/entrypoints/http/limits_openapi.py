@@ -4,7 +4,7 @@ response_headers."""
 
 from typing import Any
 
-from entrypoints.http.limits import is_tenant_path
+from entrypoints.http.response_headers import is_tenant_operation
 from entrypoints.http.problems import problem_responses
 
 METHODS = ("get", "put", "post", "patch", "delete", "head", "options")
@@ -13,11 +13,9 @@ METHODS = ("get", "put", "post", "patch", "delete", "head", "options")
 def document_limits(schema: dict[str, Any]) -> dict[str, Any]:
     """Add the 429 to each tenant operation (before response_headers.declare runs)."""
     for path, path_item in schema.get("paths", {}).items():
-        if not is_tenant_path(path):
-            continue
         for method in METHODS:
             operation = path_item.get(method)
-            if operation is None:
+            if operation is None or not is_tenant_operation(operation):
                 continue
             responses = operation.setdefault("responses", {})
             response = responses.setdefault("429", problem_responses(429)[429])

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from entrypoints.http.limits import POLICY, REMAINING, is_tenant_path
+from entrypoints.http.limits import POLICY, REMAINING
 
 Operation = dict[str, Any]
 
@@ -41,6 +41,11 @@ def _uses(operation: Operation, scheme: str) -> bool:
     return any(scheme in requirement for requirement in operation.get("security", []))
 
 
+def is_tenant_operation(operation: Operation) -> bool:
+    """Whether an operation answers a tenant's API key (and so is rate limited)."""
+    return _uses(operation, "ApiKey")
+
+
 def _location(path: str, method: str, operation: Operation, status: str) -> bool:
     # the operator's new key has no URL of its own; a tenant's is /v1/api-keys/{key_id}
     return status == "201" and not path.startswith("/v1/tenants/{tenant_id}/api-keys")
@@ -60,7 +65,7 @@ def _challenge(path: str, method: str, operation: Operation, status: str) -> boo
 
 def _rate_limited(path: str, method: str, operation: Operation, status: str) -> bool:
     # every answer to a tenant request whose key was resolved (so never a 401)
-    return is_tenant_path(path) and status != "401"
+    return is_tenant_operation(operation) and status != "401"
 
 
 def headers_for(document: dict[str, Any]) -> tuple[ResponseHeader, ...]:

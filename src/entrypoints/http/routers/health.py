@@ -4,9 +4,13 @@ import asyncio
 import hmac
 import logging
 
-from fastapi import APIRouter, Request, Response
+from typing import Annotated
 
+from fastapi import APIRouter, Depends, Request, Response
+
+from adapters.sqlalchemy.readiness import SchemaReadiness
 from entrypoints import lifecycle
+from entrypoints.http.dependencies import AppContainer, AppSettings, provided
 from entrypoints.http.json import JsonResponse
 from entrypoints.http.auth import bearer_token
 from entrypoints.http.observability import DB_ERRORS, render_metrics
@@ -15,6 +19,7 @@ from entrypoints.http.schemas import Status
 
 router = APIRouter(tags=["operations"])
 log = logging.getLogger("catalog.readiness")
+Readiness = Annotated[SchemaReadiness, Depends(provided(lambda c: c.readiness))]
 
 
 @router.get("/healthz", name="healthz", summary="Liveness: answers while the process runs",
@@ -26,12 +31,11 @@ async def healthz() -> Response:
 @router.get("/readyz", name="readyz",
             summary="Readiness: the database answers and the schema is at head",
             response_model=Status, responses=problem_responses(503))
-async def readyz(request: Request) -> Response:
+async def readyz(settings: AppSettings, readiness: Readiness) -> Response:
     if lifecycle.draining.is_set():
         return problem(503, "shutting down", headers={"Retry-After": "1"})
-    container, settings = request.app.state.container, request.app.state.settings
     try:
-        reason = await asyncio.wait_for(container.readiness()(), settings.readiness_timeout)
+        reason = await asyncio.wait_for(readiness(), settings.readiness_timeout)
     except Exception as error:  # noqa: BLE001 - any failure to check means not ready
         DB_ERRORS.labels("readiness").inc()
         log.warning("not ready: %s", error.__class__.__name__)
@@ -45,14 +49,13 @@ async def readyz(request: Request) -> Response:
             description="With CATALOG_METRICS_TOKEN set, only for `Authorization: Bearer "
                         "<that token>`.",
             responses={200: {"content": {"text/plain": {}}}, **problem_responses(401)})
-async def metrics(request: Request) -> Response:
-    token = request.app.state.settings.metrics_token
+async def metrics(request: Request, settings: AppSettings, container: AppContainer) -> Response:
+    token = settings.metrics_token
     if token is not None:
         presented = bearer_token(request.headers.get("authorization")) or ""
         if not hmac.compare_digest(presented.encode(), token.get_secret_value().encode()):
             return problem(401, "the metrics token is required",
                            headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
-    container = request.app.state.container
     pool = container.engine().pool if container.engine.initialized else None
     body, content_type = render_metrics(pool)
     return Response(body, media_type=content_type)

@@ -54,7 +54,7 @@ async def get_user_by_name(
 async def get_or_create_user(
         tenant: Tenant, name: UserName,
         cases: Annotated[GetOrCreateUser, Depends(provided(lambda c: c.get_or_create_user))],
-        body: Annotated[UserDefaults, Body()] = None  # type: ignore[assignment]
+        body: UserDefaults = Body(None)
 ) -> Response:
     full_name = body.full_name if body is not None else ""
     user, created = await cases(tenant, name, full_name)
