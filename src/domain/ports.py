@@ -142,11 +142,12 @@ class ApiKeyRepository(Protocol):
 
 
 class ApiKeyReader(Protocol):
-    """Looks one API key up by its tenant and id, with the tenant's own rate limit, outside
-    any unit of work."""
+    """The question authentication asks on a cache miss, outside any unit of work."""
 
-    async def get(self, tenant_id: TenantId, key_id: UUID,
-                  ) -> tuple[ApiKey, RateLimit | None] | None: ...
+    async def credentials(self, tenant_id: TenantId, key_id: UUID,
+                          ) -> tuple[ApiKey, RateLimit | None] | None:
+        """The tenant's key with this id, and the tenant's own rate limit; None when either
+        is gone."""
 
 
 class KeyEventLog(Protocol):

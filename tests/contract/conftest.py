@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pytest
 import pytest_asyncio
 
-from adapters.memory import (InMemoryCityReader, MemoryIdempotencyStore, MemoryKeyEventFeed,
+from adapters.memory import (InMemoryApiKeyReader, InMemoryCityReader, MemoryIdempotencyStore, MemoryKeyEventFeed,
                              MemoryOperatorUnitOfWork, MemoryStore, MemoryUnitOfWork)
 from adapters.sqlalchemy.engine import create_engine
 from adapters.sqlalchemy.idempotency import SqlaIdempotencyStore
@@ -24,7 +24,6 @@ from domain.model import Tenant
 from domain.ports import (ApiKeyReader, CityReader, IdempotencyStore, KeyEventFeed,
                           OperatorUnitOfWork, UnitOfWork)
 from domain.tenancy import TenantId
-from domain.use_cases.api_keys import KeysInUnitOfWork
 from tests.contract.helpers import utcnow
 
 Sessions = Transactions
@@ -95,7 +94,7 @@ def uow_factories(request: pytest.FixtureRequest) -> UowFactories:
         return UowFactories("memory", lambda tenant_id: MemoryUnitOfWork(store, tenant_id),
                             lambda: MemoryOperatorUnitOfWork(store), MemoryIdempotencyStore(store),
                             lambda: MemoryKeyEventFeed(store),
-                            lambda: KeysInUnitOfWork(lambda: MemoryOperatorUnitOfWork(store)),
+                            lambda: InMemoryApiKeyReader(store),
                             lambda: InMemoryCityReader(store))
     sessions: Sessions = request.getfixturevalue(_SESSIONS[request.param])
     return UowFactories(request.param,

@@ -183,7 +183,7 @@ async def test_a_tenants_own_rate_limit_is_kept_updated_and_read_with_its_keys(
     feed = uow_factories.key_event_feed()
     await feed.poll()
     reader = uow_factories.key_reader()
-    assert await reader.get(limited.id, key.id) == (key, RateLimit(0.5, 3))
+    assert await reader.credentials(limited.id, key.id) == (key, RateLimit(0.5, 3))
 
     event = tenant_changed(limited.id)
     changed = replace(limited, name="Renamed", rate_limit=RateLimit(100_000.0, 100_000))
@@ -197,9 +197,9 @@ async def test_a_tenants_own_rate_limit_is_kept_updated_and_read_with_its_keys(
         assert not await uow.tenants.update(replace(changed, id=TenantId(new_id())))
     assert [(e.id, e.kind, e.tenant_id) for e in await feed.poll()] == [
         (event.id, "tenant", limited.id)]
-    assert await reader.get(limited.id, key.id) == (key, RateLimit(100_000.0, 100_000))
+    assert await reader.credentials(limited.id, key.id) == (key, RateLimit(100_000.0, 100_000))
 
     async with uow_factories.operator() as uow:
         assert await uow.tenants.update(replace(changed, rate_limit=None))
         await uow.commit()
-    assert await reader.get(limited.id, key.id) == (key, None)
+    assert await reader.credentials(limited.id, key.id) == (key, None)

@@ -141,19 +141,22 @@ async def test_writes_for_a_missing_tenant_are_not_found(uow_factories: UowFacto
             async with uow_factories.tenant(ghost.id) as uow:
                 await uow.records(resource).add(make(ghost.id))
                 await uow.commit()
-        assert excinfo.value.kind == "tenant"
-    with pytest.raises(NotFound):
+        assert (excinfo.value.kind, excinfo.value.key) == ("tenant", ghost.id)
+        assert str(excinfo.value) == f"tenant {ghost.id} was not found"
+    with pytest.raises(NotFound) as got:
         async with uow_factories.tenant(ghost.id) as uow:
             await uow.users.get_or_add(user(ghost.id))
             await uow.commit()
+    assert (got.value.kind, got.value.key) == ("tenant", ghost.id)
     with pytest.raises(NotFound) as upserted:
         await UpdateOrCreateUser(uow_factories.tenant, SystemClock())(ghost.id, "ada", "Ada")
-    assert upserted.value.kind == "tenant"
-    with pytest.raises(NotFound):
+    assert (upserted.value.kind, upserted.value.key) == ("tenant", ghost.id)
+    with pytest.raises(NotFound) as keyed:
         async with uow_factories.operator() as uow:
             await uow.api_keys.add(ApiKey(id=new_id(), tenant_id=ghost.id, secret_hash="0" * 64,
                                           created_at=utcnow()))
             await uow.commit()
+    assert (keyed.value.kind, keyed.value.key) == ("tenant", ghost.id)
     async with uow_factories.tenant(ghost.id) as uow:
         assert list(await uow.records(BOOKS).list(after=None, limit=10)) == []
         assert list(await uow.users.list(after=None, limit=10)) == []

@@ -92,7 +92,7 @@ async def test_api_key_reader_finds_a_key_only_in_its_tenant(engine: AsyncEngine
         await uow.api_keys.add(key)
         await uow.commit()
     reader = SqlaApiKeyReader(sessions)
-    found = await reader.get(owner, key.id)
+    found = await reader.credentials(owner, key.id)
     assert found is not None and found[0].id == key.id and found[0].tenant_id == owner
     assert found[1] is None  # the defaults
     async with SqlaOperatorUnitOfWork(sessions) as uow:
@@ -100,7 +100,7 @@ async def test_api_key_reader_finds_a_key_only_in_its_tenant(engine: AsyncEngine
         assert tenant is not None
         await uow.tenants.update(replace(tenant, rate_limit=RateLimit(2.5, 7)))
         await uow.commit()
-    found = await reader.get(owner, key.id)
+    found = await reader.credentials(owner, key.id)
     assert found is not None and found[1] == RateLimit(2.5, 7)  # the tenant's own, same read
-    assert await reader.get(other, key.id) is None
+    assert await reader.credentials(other, key.id) is None
     assert engine.pool.checkedout() == 0

@@ -6,7 +6,8 @@ from functools import partial
 import pytest
 
 from adapters.clock import SystemClock
-from adapters.memory import MemoryOperatorUnitOfWork, MemoryStore, MemoryUnitOfWork
+from adapters.memory import (InMemoryApiKeyReader, MemoryOperatorUnitOfWork, MemoryStore,
+                             MemoryUnitOfWork)
 from adapters.security.cache import TtlCredentialCache
 from adapters.security.hashing import Sha256KeyHasher
 from domain.ids import new_id
@@ -58,6 +59,11 @@ def uow(store: MemoryStore):
 @pytest.fixture
 def operator_uow(store: MemoryStore):
     return lambda: MemoryOperatorUnitOfWork(store)
+
+
+@pytest.fixture
+def key_reader(store: MemoryStore) -> InMemoryApiKeyReader:
+    return InMemoryApiKeyReader(store)
 
 
 async def _new_tenant(operator_uow) -> TenantId:

@@ -32,14 +32,14 @@ def usage() -> Usage:
 
 
 @pytest.fixture
-def cases(operator_uow, clock, hasher, cache, usage):  # type: ignore[no-untyped-def]
+def cases(operator_uow, clock, hasher, cache, usage, key_reader):  # type: ignore[no-untyped-def]
     args = (operator_uow, clock, hasher, cache)
 
     class Cases:
         create = CreateTenant(*args)
         issue, list, get = IssueApiKey(*args), ListApiKeys(*args), GetApiKey(*args)
         revoke, roll = RevokeApiKey(*args), RollApiKey(*args)
-        authenticate = Authenticate(*args, usage=usage)
+        authenticate = Authenticate(*args, keys=key_reader, usage=usage)
     return Cases
 
 
@@ -113,13 +113,14 @@ async def test_use_is_recorded_at_most_once_a_minute_per_key(cases, clock, usage
 
 
 async def test_a_key_last_used_lately_elsewhere_is_not_recorded_again(
-        operator_uow, clock, hasher, usage) -> None:  # type: ignore[no-untyped-def]
+        operator_uow, clock, hasher, usage, key_reader) -> None:  # type: ignore[no-untyped-def]
     tenant, key = await CreateTenant(operator_uow, clock, hasher, TtlCredentialCache(0))("acme")
     async with operator_uow() as uow:
         await uow.api_keys.touch(tenant.id, key.id, at=clock.now(), unless_since=clock.now())
         await uow.commit()
     clock.advance(30)
-    authenticate = Authenticate(operator_uow, clock, hasher, TtlCredentialCache(0), usage=usage)
+    authenticate = Authenticate(operator_uow, clock, hasher, TtlCredentialCache(0),
+                                keys=key_reader, usage=usage)
     await authenticate(key.token)
     assert usage.recorded == []
     clock.advance(30)

@@ -10,7 +10,7 @@ from domain.ids import new_id
 from domain.model import IssuedKey, Principal, RateLimit, Tenant
 from domain.tenancy import TenantId
 from domain.tokens import format_token, parse_token
-from adapters.memory import MemoryKeyEventFeed
+from adapters.memory import InMemoryApiKeyReader, MemoryKeyEventFeed
 from domain.use_cases.api_keys import Authenticate, IssueApiKey, RevokeApiKey
 from domain.use_cases.key_events import FollowKeyEvents
 from domain.use_cases.tenants import (CreateTenant, DeleteTenant, GetTenant, ListTenants,
@@ -28,16 +28,16 @@ class Operator:
     authenticate: Authenticate
 
 
-def wire(operator_uow, clock, hasher, cache) -> Operator:
+def wire(operator_uow, clock, hasher, cache, keys: InMemoryApiKeyReader) -> Operator:
     args = (operator_uow, clock, hasher, cache)
     return Operator(CreateTenant(*args), GetTenant(*args), ListTenants(*args),
                     DeleteTenant(*args), IssueApiKey(*args), RevokeApiKey(*args),
-                    Authenticate(*args))
+                    Authenticate(*args, keys=keys))
 
 
 @pytest.fixture
-def ops(operator_uow, clock, hasher, cache) -> Operator:
-    return wire(operator_uow, clock, hasher, cache)
+def ops(operator_uow, clock, hasher, cache, key_reader) -> Operator:
+    return wire(operator_uow, clock, hasher, cache, key_reader)
 
 
 async def test_create_tenant_returns_the_tenant_and_a_first_key_that_works(ops, clock) -> None:
@@ -132,7 +132,8 @@ async def test_revocation_reaches_another_instance_through_the_key_event_feed(
         store, operator_uow, clock, hasher, monotonic) -> None:
     here_cache = TtlCredentialCache(ttl=3600, clock=monotonic, stale_after=1.5)
     there_cache = TtlCredentialCache(ttl=3600, clock=monotonic, stale_after=1.5)
-    here, there = (wire(operator_uow, clock, hasher, c) for c in (here_cache, there_cache))
+    here, there = (wire(operator_uow, clock, hasher, c, InMemoryApiKeyReader(store))
+                   for c in (here_cache, there_cache))
     follow = FollowKeyEvents(MemoryKeyEventFeed(store), there_cache, clock)
     await follow()
     tenant, key = await here.create("acme")
@@ -173,8 +174,9 @@ async def test_a_lookup_that_raced_a_revocation_caches_nothing(monotonic) -> Non
 async def test_deleting_a_tenant_reaches_other_instances(store, operator_uow, clock, hasher,
                                                          monotonic) -> None:
     there_cache = TtlCredentialCache(ttl=3600, clock=monotonic)
-    here, there = wire(operator_uow, clock, hasher, TtlCredentialCache(ttl=0)), \
-        wire(operator_uow, clock, hasher, there_cache)
+    keys = InMemoryApiKeyReader(store)
+    here, there = wire(operator_uow, clock, hasher, TtlCredentialCache(ttl=0), keys), \
+        wire(operator_uow, clock, hasher, there_cache, keys)
     follow = FollowKeyEvents(MemoryKeyEventFeed(store), there_cache, clock)
     tenant, key = await here.create("doomed")
     survivor, survivor_key = await here.create("survivor")
@@ -190,8 +192,9 @@ async def test_a_tenant_updated_here_reaches_other_instances_with_its_rate_limit
         store, operator_uow, clock, hasher, monotonic) -> None:
     there_cache = TtlCredentialCache(ttl=3600, clock=monotonic)
     here_cache = TtlCredentialCache(ttl=3600, clock=monotonic)
-    here, there = wire(operator_uow, clock, hasher, here_cache), \
-        wire(operator_uow, clock, hasher, there_cache)
+    keys = InMemoryApiKeyReader(store)
+    here, there = wire(operator_uow, clock, hasher, here_cache, keys), \
+        wire(operator_uow, clock, hasher, there_cache, keys)
     update = UpdateTenant(operator_uow, clock, hasher, here_cache)
     follow = FollowKeyEvents(MemoryKeyEventFeed(store), there_cache, clock)
     await follow()

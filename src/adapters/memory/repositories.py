@@ -8,7 +8,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from uuid import UUID
 
 from domain.errors import AlreadyExists, NotFound
-from domain.model import CITIES, ApiKey, City, KeyEvent, Record, Tenant, User
+from domain.model import CITIES, ApiKey, City, KeyEvent, RateLimit, Record, Tenant, User
 from domain.tenancy import TenantId
 
 R = TypeVar("R", bound=Record)
@@ -95,6 +95,23 @@ class InMemoryCityReader:
         return sorted(cities, key=lambda c: (-c.population, c.name))[:limit]
 
 
+class InMemoryApiKeyReader:
+    """An ApiKeyReader over the memory store: each lookup holds the store's lock, as a unit of
+    work does, and sees only what was committed."""
+
+    def __init__(self, store: _Store) -> None:
+        self._store = store
+
+    async def credentials(self, tenant_id: TenantId, key_id: UUID,
+                          ) -> tuple[ApiKey, RateLimit | None] | None:
+        async with self._store.lock:
+            key = self._store.tables["api_keys"].get(key_id)
+            tenant = self._store.tables["tenants"].get(tenant_id)
+        if not isinstance(key, ApiKey) or key.tenant_id != tenant_id:
+            return None
+        return (key, tenant.rate_limit) if isinstance(tenant, Tenant) else None
+
+
 class InMemoryTenantRepository:
     def __init__(self, tenants: Table, cascade: list[Table], keys: Table) -> None:
         self._tenants, self._cascade, self._keys = tenants, cascade, keys
@@ -136,7 +153,7 @@ class InMemoryApiKeyRepository:
 
     async def add(self, key: ApiKey) -> None:
         if key.tenant_id not in self._tenants:
-            raise NotFound("tenant", None)
+            raise NotFound("tenant", key.tenant_id)
         self._keys[key.id] = key
 
     async def get(self, tenant_id: TenantId, key_id: UUID) -> ApiKey | None:

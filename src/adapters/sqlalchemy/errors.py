@@ -71,11 +71,17 @@ def _is_foreign_key(error: IntegrityError) -> bool:
     return name.startswith("fk_") or "FOREIGN KEY constraint failed" in str(error.orig)
 
 
+def _tenant_gone(values: Mapping[str, object] | None) -> NotFound:
+    """Only a tenant is referred to by a foreign key: the written row names which."""
+    return NotFound("tenant", (values or {}).get("tenant_id"))
+
+
 @contextmanager
 def translated(values: Mapping[str, object] | None = None) -> Iterator[None]:
     """Re-raise integrity and connectivity errors as AlreadyExists, NotFound or Unavailable.
 
-    `values` are the fields being written, to name the taken value in AlreadyExists."""
+    `values` are the fields being written, to name the taken value in AlreadyExists and the
+    missing tenant (a foreign key refused: the tenant was deleted meanwhile) in NotFound."""
     try:
         yield
     except IntegrityError as error:
@@ -84,7 +90,7 @@ def translated(values: Mapping[str, object] | None = None) -> Iterator[None]:
             kind, field = UNIQUE_FIELDS[name]
             raise AlreadyExists(kind, field, (values or {}).get(field)) from error
         if _is_foreign_key(error):
-            raise NotFound("tenant", None) from error
+            raise _tenant_gone(values) from error
         raise
     except asyncpg.PostgresError as error:  # from statements run on the driver directly
         code, name = error.sqlstate or "", constraint_name(error)
@@ -92,7 +98,7 @@ def translated(values: Mapping[str, object] | None = None) -> Iterator[None]:
             kind, field = UNIQUE_FIELDS[name]
             raise AlreadyExists(kind, field, (values or {}).get(field)) from error
         if code == "23503":
-            raise NotFound("tenant", None) from error
+            raise _tenant_gone(values) from error
         if code in _RETRYABLE or code[:2] in _RETRYABLE_CLASSES:
             raise Unavailable("the database is too busy to answer now") from error
         raise

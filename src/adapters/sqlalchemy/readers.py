@@ -59,8 +59,8 @@ class SqlaApiKeyReader:
     def __init__(self, transactions: Transactions) -> None:
         self._transactions = transactions
 
-    async def get(self, tenant_id: TenantId, key_id: UUID,
-                  ) -> tuple[ApiKey, RateLimit | None] | None:
+    async def credentials(self, tenant_id: TenantId, key_id: UUID,
+                          ) -> tuple[ApiKey, RateLimit | None] | None:
         records = await read(self._transactions, tenant_id, _API_KEY, {"key_id": key_id})
         if not records:
             return None

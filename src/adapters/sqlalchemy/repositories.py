@@ -173,7 +173,7 @@ class SqlaUserRepository(SqlaRecordRepository[User]):
         statement = (dialect_insert(self._tx, self._table).values(values)
                      .on_conflict_do_nothing(index_elements=["tenant_id", "name"])
                      .returning(*self._table.c))
-        rows = await self._rows(statement)
+        rows = await self._rows(statement, values=values)
         if rows:
             return rows[0], True
         existing = await self._read(_USER_BY_NAME_FOR_UPDATE, {"name": user.name})

@@ -118,30 +118,16 @@ class RollApiKey(_KeyUseCase):
         return issued
 
 
-class KeysInUnitOfWork:
-    """An ApiKeyReader for any store: each lookup in an operator unit of work of its own."""
-
-    def __init__(self, uow: OperatorUnitOfWorkFactory) -> None:
-        self._uow = uow
-
-    async def get(self, tenant_id: TenantId, key_id: UUID,
-                  ) -> tuple[ApiKey, RateLimit | None] | None:
-        async with self._uow() as uow:
-            key = await uow.api_keys.get(tenant_id, key_id)
-            tenant = await uow.tenants.get(tenant_id) if key is not None else None
-        return (key, tenant.rate_limit) if key is not None and tenant is not None else None
-
-
 class Authenticate(_KeyUseCase):
     """The Principal of a presented API key, with its tenant's own rate limit; InvalidCredentials
     when it is malformed, unknown, revoked or expired. Notes each key's use at most once a
     minute per instance."""
 
     def __init__(self, uow: OperatorUnitOfWorkFactory, clock: Clock, hasher: KeyHasher,
-                 cache: CredentialCache, keys: ApiKeyReader | None = None,
+                 cache: CredentialCache, *, keys: ApiKeyReader,
                  usage: KeyUsageRecorder | None = None) -> None:
         super().__init__(uow, clock, hasher, cache)
-        self._keys, self._usage = keys or KeysInUnitOfWork(uow), usage
+        self._keys, self._usage = keys, usage
         self._noted: dict[UUID, datetime] = {}
 
     async def __call__(self, token: str) -> Principal:
@@ -161,7 +147,7 @@ class Authenticate(_KeyUseCase):
             raise InvalidCredentials()
         tenant_id, key_id, secret = parsed
         epoch = self._cache.epoch()
-        found = await self._keys.get(TenantId(tenant_id), key_id)
+        found = await self._keys.credentials(TenantId(tenant_id), key_id)
         if found is None:
             raise InvalidCredentials()
         key, rate_limit = found

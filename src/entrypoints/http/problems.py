@@ -79,7 +79,8 @@ def _field_errors(errors: Any) -> list[dict[str, str]]:
     return out
 
 
-def _domain_problem(error: DomainError) -> ProblemResponse:
+def domain_problem(error: DomainError) -> ProblemResponse:
+    """The answer to a domain error (nothing else: the handler counts what it answers)."""
     match error:
         case NotFound():
             return problem(404, str(error))
@@ -101,7 +102,6 @@ def _domain_problem(error: DomainError) -> ProblemResponse:
             return problem(401, "a valid API key is required",
                            headers={"WWW-Authenticate": 'Bearer realm="catalog"'})
         case Unavailable():
-            DB_ERRORS.labels("unavailable").inc()
             return problem(503, str(error), headers={"Retry-After": RETRY_AFTER_SECONDS})
     return problem(400, str(error))
 
@@ -123,7 +123,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(DomainError)
     async def _domain(request: Request, error: DomainError) -> ProblemResponse:
-        return _domain_problem(error)
+        if isinstance(error, Unavailable):
+            DB_ERRORS.labels("unavailable").inc()
+        return domain_problem(error)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, error: RequestValidationError) -> ProblemResponse:
