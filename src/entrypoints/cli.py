@@ -9,6 +9,7 @@ import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from types import ModuleType
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
@@ -37,7 +38,7 @@ app.add_typer(keys, name="keys")
 T = TypeVar("T")
 
 
-def _migrate():  # type: ignore[no-untyped-def]
+def _migrate() -> ModuleType:
     from adapters.sqlalchemy import migrate  # Alembic is slow to import: only when needed
 
     return migrate

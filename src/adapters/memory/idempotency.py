@@ -27,7 +27,8 @@ class MemoryIdempotencyStore:
 
     @property
     def _rows(self) -> dict[tuple[UUID, str], _Record]:
-        return self._store.tables["idempotency_keys"]  # type: ignore[return-value]
+        rows: dict[tuple[UUID, str], _Record] = self._store.tables["idempotency_keys"]
+        return rows
 
     async def begin(self, scope_id: UUID, key_hash: str, request_hash: str, *, now: datetime,
                     ttl_seconds: float) -> Claim:

@@ -109,8 +109,8 @@ class RollApiKey(_KeyUseCase):
             if not old.is_live(now):
                 raise Conflict("the api key is revoked or expired: issue a new one instead")
             rolled = old.expiring_by(now + timedelta(seconds=expires_in))
-            if rolled.expires_at != old.expires_at:
-                await uow.api_keys.expire(tenant_id, key_id, at=rolled.expires_at)  # type: ignore[arg-type]
+            if rolled.expires_at is not None and rolled.expires_at != old.expires_at:
+                await uow.api_keys.expire(tenant_id, key_id, at=rolled.expires_at)
             issued = await issue_key(uow, self._hasher, now, tenant_id,
                                      KeyOptions(name=old.name, scopes=old.scopes))
             await uow.commit()

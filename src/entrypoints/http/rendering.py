@@ -76,18 +76,24 @@ _VERSION = re.compile(r"[1-9][0-9]{0,9}")  # the versions this service writes: 1
 _MAX_VERSION = 2**31 - 1
 
 
+def _gap_end(value: str, position: int) -> int:
+    """Where the list separators (OWS and commas) starting at `position` end."""
+    gap = _LIST_GAP.match(value, position)
+    return gap.end() if gap else position
+
+
 def parse_entity_tags(value: str) -> EntityTags | None:
     """RFC 9110 `"*" / #entity-tag` (lists with empty elements and OWS); None when invalid."""
     if value.strip(" \t") == "*":
         return EntityTags(True, ())
-    tags, position = [], _LIST_GAP.match(value, 0).end()  # type: ignore[union-attr]
+    tags, position = [], _gap_end(value, 0)
     while position < len(value):
         found = _OPAQUE.match(value, position)
         if found is None:
             return None
         tags.append((found.group(1) is not None, found.group(2)))
         position = found.end()
-        gap = _LIST_GAP.match(value, position).end()  # type: ignore[union-attr]
+        gap = _gap_end(value, position)
         if gap < len(value) and "," not in value[position:gap]:
             return None  # two tags with no comma between them
         position = gap
