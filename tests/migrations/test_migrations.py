@@ -11,7 +11,8 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import Script, ScriptDirectory
-from sqlalchemy import Connection, func, insert, inspect, select, text
+from sqlalchemy import (BigInteger, Connection, MetaData, String, func, insert, inspect, select,
+                        text)
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 from tests.support import PostgresServer, new_pg_database, new_sqlite_database
@@ -45,11 +46,12 @@ async def table_names(url: str) -> set[str]:
     return set(await inspected(url, lambda sync: inspect(sync).get_table_names()))
 
 
-async def drift(url: str) -> list[Any]:
-    """What autogenerate would change to make the database match tables.py."""
+async def drift(url: str, declared: MetaData = metadata) -> list[Any]:
+    """What autogenerate would change to make the database match tables.py (which builds each
+    resource's table from its fields' rules)."""
     def compare(sync: Connection) -> list[Any]:
         context = MigrationContext.configure(sync, opts={"compare_type": True})
-        return list(compare_metadata(context, metadata))
+        return list(compare_metadata(context, declared))
     return list(await inspected(url, compare))
 
 
@@ -86,6 +88,24 @@ async def test_stairway(empty_url: str) -> None:
 async def test_head_matches_the_tables(empty_url: str) -> None:
     await migrate.upgrade(empty_url)
     assert await drift(empty_url) == []
+
+
+@pytest.mark.parametrize("table, column, declared", [
+    ("books", "name", String(100)), ("users", "full_name", String(300)),
+    ("books", "release_year", BigInteger())])
+async def test_a_rule_changed_without_a_migration_is_drift(
+        empty_url: str, table: str, column: str, declared: Any) -> None:
+    """The agreement check can fail: a field limit changed in the rules alone (so in the
+    table tables.py builds from them) and not in a migration is found."""
+    await migrate.upgrade(empty_url)
+    changed = MetaData()
+    for each in metadata.tables.values():
+        each.to_metadata(changed)
+    changed.tables[table].c[column].type = declared
+    found = await drift(empty_url, changed)
+    changes = [change for group in found for change in (group if isinstance(group, list)
+                                                          else [group])]
+    assert [(c[0], c[2], c[3]) for c in changes] == [("modify_type", table, column)]
 
 
 async def test_biggest_cities_index_is_descending(empty_url: str) -> None:
