@@ -8,6 +8,10 @@
 - `reference_table(name)`: a table every tenant reads (the tenant registry): grants, and with
   Citus a reference table, copied to every node.
 - `drop_tenant_policies(name)`: the downgrade of `tenant_table`'s policies.
+- `create_record_table(name, *columns, unique=..., indexed=...)`: a new resource's table,
+  written as the service's tables.py builds it (the key, the timestamps and version, the
+  constraints under its naming convention), then `tenant_table(name)`. Its downgrade is
+  `op.drop_table(name)`.
 
 Nothing here imports the application: migrations stay what they were when written. On SQLite
 each function does nothing. Call them after the table (and its keys) exist, e.g.:
@@ -16,6 +20,9 @@ each function does nothing. Call them after the table (and its keys) exist, e.g.
     tenant_table("widgets")
 """
 
+from collections.abc import Sequence
+
+import sqlalchemy as sa
 from alembic import op
 
 CURRENT_TENANT = "NULLIF(current_setting('app.tenant_id', true), '')::uuid"
@@ -106,3 +113,28 @@ def citus_database_settings() -> None:
                     RAISE NOTICE 'not the database owner: run ALTER DATABASE % SET '
                                  'citus.propagate_set_commands = ''local''', current_database();
                 END;""")
+
+
+def create_record_table(table: str, *columns: sa.Column, unique: Sequence[str] = (),
+                        indexed: Sequence[str] = ()) -> None:
+    """A resource's table with its own field `columns`: (tenant_id, id) as the key, the
+    tenant's foreign key (deleting a tenant deletes its rows), created_at, updated_at and
+    version, UNIQUE (tenant_id, field) per `unique` field and an index on (tenant_id, field,
+    id) per `indexed` (list filter) field; then the tenancy of `tenant_table`."""
+    op.create_table(
+        table,
+        sa.Column("tenant_id", sa.Uuid(), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        *columns,
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE",
+                                name=f"fk_{table}_tenant_id_tenants"),
+        sa.PrimaryKeyConstraint("tenant_id", "id", name=f"pk_{table}"),
+        *(sa.UniqueConstraint("tenant_id", field, name=f"uq_{table}_tenant_id_{field}")
+          for field in unique),
+    )
+    for field in indexed:
+        op.create_index(f"ix_{table}_tenant_id_{field}_id", table, ["tenant_id", field, "id"])
+    tenant_table(table)
