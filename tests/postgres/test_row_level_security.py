@@ -14,11 +14,12 @@ from adapters.clock import SystemClock
 from adapters.sqlalchemy.engine import create_engine
 from adapters.sqlalchemy.transactions import Transaction, Transactions, TransactionScope
 from adapters.sqlalchemy.unit_of_work import SqlaOperatorUnitOfWork, SqlaUnitOfWork
-from domain.model import CITIES, City, Tenant
+from domain.model import CITIES, RESOURCES, City, Tenant
 from domain.tenancy import TenantId
 from tests.support.databases import APP_ROLE
 
-TENANT_TABLES = ("api_keys", "books", "cities", "users", "idempotency_keys")
+# the service's own tenant tables, and one per declared resource
+TENANT_TABLES = ("api_keys", "idempotency_keys", *(r.collection for r in RESOURCES))
 
 
 

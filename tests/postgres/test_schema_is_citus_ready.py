@@ -4,6 +4,7 @@ unique constraints, indexes and foreign keys all include it, with one column typ
 from sqlalchemy import ForeignKeyConstraint, PrimaryKeyConstraint, UniqueConstraint
 
 from adapters.sqlalchemy.tables import metadata
+from domain.model import RESOURCES
 
 REFERENCE_TABLES = {"key_events"}  # names tenants, belongs to none: copied to every node
 TENANT_TABLES = [t for t in metadata.sorted_tables
@@ -11,8 +12,8 @@ TENANT_TABLES = [t for t in metadata.sorted_tables
 
 
 def test_the_tenant_tables_are_the_ones_expected() -> None:
-    assert {t.name for t in TENANT_TABLES} == {"api_keys", "books", "cities", "users",
-                                               "idempotency_keys"}
+    assert {t.name for t in TENANT_TABLES} == {"api_keys", "idempotency_keys",
+                                               *(r.collection for r in RESOURCES)}
 
 
 def test_keys_and_indexes_lead_with_tenant_id() -> None:
