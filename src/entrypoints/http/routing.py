@@ -2,7 +2,7 @@
 will reach, and whom that route answers (a tenant, the operator, anyone)."""
 
 from fastapi.routing import APIRoute
-from starlette.routing import BaseRoute, Match
+from starlette.routing import BaseRoute, Match, Route
 from starlette.types import Scope
 
 from entrypoints.http.auth import Audience, audience_of
@@ -14,6 +14,15 @@ class Routes:
     def __init__(self, routes: list[BaseRoute]) -> None:
         self._routes = routes
         self._audiences: dict[int, Audience] = {}  # by id(route): routes are not hashable
+        self._indexed: list[tuple[str, BaseRoute]] = []
+
+    def _by_prefix(self) -> list[tuple[str, BaseRoute]]:
+        """Each route with the literal start of its path (before its first parameter), so
+        that only the routes a path starts with are matched (a string test, not a regex)."""
+        if len(self._indexed) != len(self._routes):
+            self._indexed = [(route.path_format.split("{", 1)[0] if isinstance(route, Route)
+                              else "", route) for route in self._routes]
+        return self._indexed
 
     def route(self, scope: Scope) -> BaseRoute | None:
         """The route answering this request, also kept as `scope["route"]` (so that an answer
@@ -21,8 +30,9 @@ class Routes:
         found = scope.get("route")
         if isinstance(found, BaseRoute):
             return found
-        for route in self._routes:
-            if route.matches(scope)[0] == Match.FULL:
+        path = scope["path"]
+        for prefix, route in self._by_prefix():
+            if path.startswith(prefix) and route.matches(scope)[0] == Match.FULL:
                 scope["route"] = route
                 return route
         return None
