@@ -4,16 +4,27 @@ Each use case is one object for every kind: the caller names the kind (`BOOKS`, 
 `USERS`, ...) with each call, and gets that kind's entity back."""
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import TypeVar
 from uuid import UUID
 
 from domain.errors import NotFound, VersionMismatch
 from domain.model import Record, Resource
 from domain.pagination import Page
-from domain.ports import Clock, UnitOfWorkFactory
+from domain.ports import Clock, RecordRepository, UnitOfWorkFactory
 from domain.tenancy import TenantId
 
 R = TypeVar("R", bound=Record)
+
+
+async def save_changed(repository: RecordRepository[R], current: R,
+                       changes: Mapping[str, object], now: datetime) -> R:
+    """Write `current` with `changes`, one version later (`Record.changed`); VersionMismatch
+    when the stored record is no longer `current`'s version."""
+    updated = current.changed(dict(changes), now)
+    if not await repository.save(updated, expected_version=current.version):
+        raise VersionMismatch(current.KIND, current.version, current.version + 1)
+    return updated
 
 
 class _RecordUseCase:
@@ -73,9 +84,7 @@ class UpdateRecord(_RecordUseCase):
                 raise VersionMismatch(resource.kind, expected_version, current.version)
             if not changes:
                 return current
-            updated = current.changed(dict(changes), self._clock.now())
-            if not await repository.save(updated, expected_version=current.version):
-                raise VersionMismatch(resource.kind, current.version, current.version + 1)
+            updated = await save_changed(repository, current, changes, self._clock.now())
             await uow.commit()
         return updated
 

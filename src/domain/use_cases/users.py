@@ -1,9 +1,10 @@
 """User use cases keyed by name: get, get-or-create and update-or-create."""
 
-from domain.errors import NotFound, VersionMismatch
+from domain.errors import NotFound
 from domain.model import User
 from domain.ports import Clock, UnitOfWorkFactory
 from domain.tenancy import TenantId
+from domain.use_cases.records import save_changed
 
 
 class _UserByName:
@@ -44,9 +45,6 @@ class UpdateOrCreateUser(_UserByName):
         async with self._uow(tenant_id) as uow:
             user, created = await uow.users.get_or_add(candidate)  # held for update if it exists
             if not created and user.full_name != full_name:
-                changed = user.changed({"full_name": full_name}, now)
-                if not await uow.users.save(changed, expected_version=user.version):
-                    raise VersionMismatch(User.KIND, user.version, user.version + 1)
-                user = changed
+                user = await save_changed(uow.users, user, {"full_name": full_name}, now)
             await uow.commit()
         return user, created

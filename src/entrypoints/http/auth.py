@@ -47,7 +47,7 @@ async def principal_of(scope: Scope, authenticate: Authenticate) -> Principal:
     known = state.get("principal")
     if isinstance(known, Principal):
         return known
-    token = None if known is _REFUSED else bearer_token(_authorization(scope))
+    token = None if known is _REFUSED else bearer_of(scope)
     if token is None:
         state["principal"] = _REFUSED
         raise InvalidCredentials()
@@ -60,10 +60,11 @@ async def principal_of(scope: Scope, authenticate: Authenticate) -> Principal:
     return principal
 
 
-def _authorization(scope: Scope) -> str | None:
+def bearer_of(scope: Scope) -> str | None:
+    """The bearer token of a request's (first) Authorization header, as HTTPBearer reads it."""
     for name, value in scope["headers"]:
         if name == b"authorization":
-            return value.decode("latin-1")
+            return bearer_token(value.decode("latin-1"))
     return None
 
 

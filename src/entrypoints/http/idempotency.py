@@ -27,7 +27,7 @@ from domain.errors import InvalidCredentials, NotFound, Unavailable
 from domain.idempotency import OPERATOR_SCOPE, InProgress, Mismatch, Replay, SavedResponse
 from domain.use_cases.idempotency import IdempotentRequests
 from entrypoints.container import Container
-from entrypoints.http.auth import Audience, bearer_token, is_operator_token, principal_of
+from entrypoints.http.auth import Audience, bearer_of, is_operator_token, principal_of
 from entrypoints.http.middleware import buffer_body
 from entrypoints.http.problems import RETRY_AFTER_SECONDS, problem
 from entrypoints.http.routing import Routes
@@ -108,9 +108,7 @@ class IdempotencyMiddleware:
         key; None: no valid credentials (or a route that needs none)."""
         audience = self.routes.audience(scope)  # the answer is logged under the route it names
         if audience is Audience.OPERATOR:
-            authorization = _header(scope, b"authorization")
-            token = bearer_token(authorization[0] if authorization else None)
-            return OPERATOR_SCOPE if is_operator_token(self.settings, token) else None
+            return OPERATOR_SCOPE if is_operator_token(self.settings, bearer_of(scope)) else None
         if audience is Audience.ANYONE:
             return None
         try:

@@ -17,7 +17,7 @@ from entrypoints.http.auth import Tenant
 from entrypoints.http.dependencies import provided
 from entrypoints.http.json import JsonResponse
 from entrypoints.http.problems import problem_responses
-from entrypoints.http.schemas import field_type, schemas_for
+from entrypoints.http.schemas import Body, field_type, schemas_for
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="page size")]
 Cursor = Annotated[str | None, Query(description="`next_cursor` of the previous page; empty or "
@@ -114,28 +114,26 @@ def record_router(resource: Resource[Record]) -> APIRouter:
         current = (await getting(resource, tenant, record_id)).version
         return current if current in versions else -1  # the write checks it again
 
-    async def change_record(tenant: Tenant, cases: Updating, getting: Getting,
-                            record_id: UUID, body: Any, if_match: IfMatch = None) -> Response:
-        item = await cases(resource, tenant, record_id, body.sent(),
-                           expected_version=await expected(getting, tenant, record_id, if_match))
-        return one(item)
+    def changing(changes: Callable[[Body], dict[str, Any]]) -> Callable[..., Any]:
+        """PATCH (the fields sent) and PUT (every field): one update, with If-Match."""
+        async def change_record(tenant: Tenant, cases: Updating, getting: Getting,
+                                record_id: UUID, body: Any, if_match: IfMatch = None
+                                ) -> Response:
+            item = await cases(
+                resource, tenant, record_id, changes(body),
+                expected_version=await expected(getting, tenant, record_id, if_match))
+            return one(item)
+        return change_record
 
     writes = problem_responses(400, *WRITE_ERRORS, 404, 409, 412, 413, 415)
     router.add_api_route(
-        "/{record_id:uuid}", _declaring(change_record, schemas.patch), methods=["PATCH"],
+        "/{record_id:uuid}", _declaring(changing(Body.sent), schemas.patch), methods=["PATCH"],
         name="update", response_model=schemas.out, summary=f"Change some fields of a {kind}",
         responses=writes)
     if resource.replaceable:
-        async def replace_record(tenant: Tenant, cases: Updating, getting: Getting,
-                                 record_id: UUID, body: Any, if_match: IfMatch = None
-                                 ) -> Response:
-            item = await cases(
-                resource, tenant, record_id, body.model_dump(),
-                expected_version=await expected(getting, tenant, record_id, if_match))
-            return one(item)
-
         router.add_api_route(
-            "/{record_id:uuid}", _declaring(replace_record, schemas.create), methods=["PUT"],
+            "/{record_id:uuid}", _declaring(changing(Body.model_dump), schemas.create),
+            methods=["PUT"],
             name="replace", response_model=schemas.out, summary=f"Replace a {kind}",
             responses=writes)
 
