@@ -39,7 +39,7 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10,
         url = make_url(url).update_query_dict({"prepared_statement_cache_size": "0"})
     engine = create_async_engine(
         url, pool_size=pool_size, max_overflow=max_overflow, pool_recycle=pool_recycle,
-        connect_args=connect_args, **options)
+        connect_args=connect_args, isolation_level="AUTOCOMMIT", **options)
     if ping_after_idle:
         _ping_after_idle(engine, pre_ping_idle_seconds)
     return engine

@@ -125,11 +125,7 @@ class Transactions:
 
     def __init__(self, engine: AsyncEngine, scope: TransactionScope) -> None:
         self.engine, self.scope = engine, scope
-        # On PostgreSQL the driver's autocommit mode, set as each connection leaves the pool
-        # (and reset as it goes back) by the engine's own checkout: the same as asking every
-        # connection for it, without an extra round of SQLAlchemy's async wrapping each time.
-        self._connections = engine if engine.dialect.name == "sqlite" else \
-            engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._connections = engine
 
     @property
     def dialect_name(self) -> str:
@@ -245,7 +241,8 @@ class Transaction:
                 if transactions.dialect_name == "sqlite":
                     self._driver = None
                 else:
-                    self._driver = (await connection.get_raw_connection()).driver_connection
+                    # checked out already: the pooled DBAPI connection, no await needed
+                    self._driver = connection.sync_connection.connection.driver_connection
             if self._driver is None:
                 await self._connection.begin()
                 self._open = True

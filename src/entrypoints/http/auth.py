@@ -6,7 +6,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.routing import APIRoute
+from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.base import SecurityBase
 from fastapi.security.utils import get_authorization_scheme_param
 from starlette.exceptions import HTTPException
 from starlette.types import Scope
@@ -15,11 +17,9 @@ from domain.errors import InsufficientScope, InvalidCredentials
 from domain.model import Principal
 from domain.tenancy import TenantId
 from domain.use_cases.api_keys import Authenticate
-from entrypoints.http.dependencies import AppSettings, provided
+from entrypoints.http.dependencies import AppSettings, container_of
 from entrypoints.settings import Settings
 
-_api_key = HTTPBearer(scheme_name="ApiKey", auto_error=False,
-                      description="A tenant's API key: `Authorization: Bearer ck_...`")
 _admin = HTTPBearer(scheme_name="AdminToken", auto_error=False,
                     description="The operator's token (CATALOG_ADMIN_TOKEN)")
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="catalog"'}
@@ -68,37 +68,42 @@ def bearer_of(scope: Scope) -> str | None:
     return None
 
 
-Authenticating = Annotated[Authenticate, Depends(provided(lambda c: c.authenticate))]
+class ApiKeyAuth(SecurityBase):
+    """A tenant's API key, as the `ApiKey` security scheme (HTTP bearer) of the routes that
+    take one and, as their dependency, the check itself: the principal of a `write` key
+    (401 or 403 otherwise).
+
+    Scheme and check are one dependency, so that FastAPI resolves one per request rather than
+    a scheme, a use case and a check, one after another."""
+
+    def __init__(self) -> None:
+        self.model = HTTPBearerModel(
+            description="A tenant's API key: `Authorization: Bearer ck_...`")
+        self.scheme_name = "ApiKey"
+
+    async def principal(self, request: Request, *, write: bool) -> Principal:
+        principal = await principal_of(request.scope, container_of(request).authenticate())
+        require_scope(principal, write=write)
+        return principal
+
+    async def __call__(self, request: Request) -> Principal:
+        return await self.principal(request, write=True)
 
 
-async def _principal(request: Request, credentials: HTTPAuthorizationCredentials | None,
-                     authenticate: Authenticate, *, write: bool) -> Principal:
-    if credentials is None:
-        raise InvalidCredentials()
-    principal = await principal_of(request.scope, authenticate)
-    require_scope(principal, write=write)
-    return principal
+class TenantKeyAuth(SecurityBase):
+    """The tenant whose API key authorised this request: reads (GET, HEAD) need no scope,
+    anything else the `write` scope. The same `ApiKey` scheme."""
+
+    def __init__(self, key: ApiKeyAuth) -> None:
+        self.model, self.scheme_name, self._key = key.model, key.scheme_name, key
+
+    async def __call__(self, request: Request) -> TenantId:
+        principal = await self._key.principal(request, write=request.method not in READ_METHODS)
+        return principal.tenant_id
 
 
-async def current_tenant(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_api_key)],
-    authenticate: Authenticating,
-) -> TenantId:
-    """The tenant whose API key authorised this request (a write needs the `write` scope);
-    401 or 403 otherwise."""
-    principal = await _principal(request, credentials, authenticate,
-                                 write=request.method not in READ_METHODS)
-    return principal.tenant_id
-
-
-async def key_manager(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_api_key)],
-    authenticate: Authenticating,
-) -> Principal:
-    """A caller managing its tenant's keys: a `write` key, whatever the method."""
-    return await _principal(request, credentials, authenticate, write=True)
+key_manager = ApiKeyAuth()
+current_tenant = TenantKeyAuth(key_manager)
 
 
 def bearer_token(authorization: str | None) -> str | None:
