@@ -31,12 +31,15 @@ class TenantConcurrency:
             gate = self._gates[tenant_id] = _Gate(self.limit)
         gate.users += 1
         try:
-            try:
-                async with asyncio.timeout(self.queue_timeout):
-                    await gate.semaphore.acquire()
-            except TimeoutError:
-                yield False
-                return
+            if gate.semaphore.locked():  # a free slot is taken at once, with no timer
+                try:
+                    async with asyncio.timeout(self.queue_timeout):
+                        await gate.semaphore.acquire()
+                except TimeoutError:
+                    yield False
+                    return
+            else:
+                await gate.semaphore.acquire()
             try:
                 yield True
             finally:

@@ -54,6 +54,9 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             await dispose(container)
 
     app = CatalogApp(title="tenant-catalog", version=VERSION, lifespan=lifespan,
+                  # the service's own metrics and logs (observability.py); FastAPI's native
+                  # OpenTelemetry would otherwise ask for a provider on every request
+                  telemetry={"tracing": False, "metrics": False, "logs": False},
                   docs_url=None, redoc_url=None, redirect_slashes=False,
                   description="Books, cities and users of many tenants, each reached with its "
                               "own API key. Every error is application/problem+json. Text "
