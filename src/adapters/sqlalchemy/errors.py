@@ -1,8 +1,8 @@
 """Driver errors translated into domain errors at the adapter's edge, by constraint name."""
 
 import re
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from types import TracebackType
 
 import asyncpg
 from sqlalchemy import UniqueConstraint
@@ -76,23 +76,46 @@ def _tenant_gone(values: Mapping[str, object] | None) -> NotFound:
     return NotFound("tenant", (values or {}).get("tenant_id"))
 
 
-@contextmanager
-def translated(values: Mapping[str, object] | None = None) -> Iterator[None]:
+class _Translation:
+    """The context manager `translated` returns (a class, not a generator: it is entered
+    several times per request, and this costs two calls rather than six)."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, values: Mapping[str, object] | None) -> None:
+        self.values = values
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, _type: type[BaseException] | None, error: BaseException | None,
+                 _tb: TracebackType | None) -> bool:
+        if error is not None:
+            _translate(error, self.values)
+        return False  # not translated: the error goes on as it is
+
+
+_UNTRANSLATED = _Translation(None)
+
+
+def translated(values: Mapping[str, object] | None = None) -> _Translation:
     """Re-raise integrity and connectivity errors as AlreadyExists, NotFound or Unavailable.
 
     `values` are the fields being written, to name the taken value in AlreadyExists and the
     missing tenant (a foreign key refused: the tenant was deleted meanwhile) in NotFound."""
-    try:
-        yield
-    except IntegrityError as error:
+    return _UNTRANSLATED if values is None else _Translation(values)
+
+
+def _translate(error: BaseException, values: Mapping[str, object] | None) -> None:
+    """Raise the domain's error for `error`, or return when it has none."""
+    if isinstance(error, IntegrityError):
         name = constraint_name(error)
         if name in UNIQUE_FIELDS:
             kind, field = UNIQUE_FIELDS[name]
             raise AlreadyExists(kind, field, (values or {}).get(field)) from error
         if _is_foreign_key(error):
             raise _tenant_gone(values) from error
-        raise
-    except asyncpg.PostgresError as error:  # from statements run on the driver directly
+    elif isinstance(error, asyncpg.PostgresError):  # from statements run on the driver
         code, name = error.sqlstate or "", constraint_name(error)
         if code == "23505" and name in UNIQUE_FIELDS:
             kind, field = UNIQUE_FIELDS[name]
@@ -101,18 +124,16 @@ def translated(values: Mapping[str, object] | None = None) -> Iterator[None]:
             raise _tenant_gone(values) from error
         if code in _RETRYABLE or code[:2] in _RETRYABLE_CLASSES:
             raise Unavailable("the database is too busy to answer now") from error
-        raise
-    except asyncpg.InterfaceError as error:  # the driver's connection is gone or unusable
+    elif isinstance(error, asyncpg.InterfaceError):  # the driver's connection is unusable
         raise Unavailable("the database connection was lost") from error
-    except PoolTimeout as error:
+    elif isinstance(error, PoolTimeout):
         raise Unavailable("no database connection became free in time") from error
-    except (OperationalError, InterfaceError) as error:
+    elif isinstance(error, (OperationalError, InterfaceError)):
         raise Unavailable("the database is unreachable or too slow to answer") from error
-    except (OSError, TimeoutError) as error:  # the driver could not connect at all
+    elif isinstance(error, (OSError, TimeoutError)):  # the driver could not connect at all
         raise Unavailable("the database is unreachable") from error
-    except DBAPIError as error:
+    elif isinstance(error, DBAPIError):
         if error.connection_invalidated:
             raise Unavailable("the database connection was lost") from error
         if _sqlstate(error) in _RETRYABLE or _sqlstate(error)[:2] in _RETRYABLE_CLASSES:
             raise Unavailable("the database is too busy to answer now") from error
-        raise
