@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import TracebackType
 from typing import Any, Self
 from uuid import UUID
@@ -84,6 +85,7 @@ class TransactionScope:
                 self._resolved = Backend.CITUS if is_citus else Backend.POSTGRESQL
         return self._resolved
 
+    @cached_property
     def _timeouts(self) -> str:
         return (f"set_config('statement_timeout', '{int(self.statement_timeout_ms)}', true),"
                 f" set_config('lock_timeout', '{int(self.lock_timeout_ms)}', true),"
@@ -97,13 +99,13 @@ class TransactionScope:
         tenant = _literal(tenant_id)
         if backend == Backend.CITUS:
             messages = [f"{begin}; SELECT set_config('citus.propagate_set_commands', 'local',"
-                        f" true), {self._timeouts()}"]
+                        f" true), {self._timeouts}"]
             if tenant:
                 messages.append(f"SET LOCAL app.tenant_id = '{tenant}'")
             if purge:
                 messages.append("SET LOCAL app.purge_idempotency = 'on'")
             return messages
-        settings = f"set_config('app.tenant_id', '{tenant}', true), {self._timeouts()}"
+        settings = f"set_config('app.tenant_id', '{tenant}', true), {self._timeouts}"
         if purge:
             settings += ", set_config('app.purge_idempotency', 'on', true)"
         return [f"{begin}; SELECT {settings}"]
@@ -117,7 +119,11 @@ class TransactionScope:
 
 
 def _literal(tenant_id: TenantId | None) -> str:
-    return str(UUID(str(tenant_id))) if tenant_id else ""  # a UUID, nothing else
+    if not tenant_id:
+        return ""
+    if isinstance(tenant_id, UUID):  # already one: its text is hex digits and dashes
+        return str(tenant_id)
+    return str(UUID(str(tenant_id)))  # a UUID, nothing else
 
 
 class Transactions:
