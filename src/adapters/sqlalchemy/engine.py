@@ -37,6 +37,9 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10,
         connect_args |= {"statement_cache_size": 0,
                          "prepared_statement_name_func": _unique_statement_name}
         url = make_url(url).update_query_dict({"prepared_statement_cache_size": "0"})
+    # AUTOCOMMIT: the driver's mode for good, set once per connection; every transaction is
+    # begun by the transaction module's own first message (transactions.py), never by the
+    # driver, and nothing is set or reset on each checkout and checkin.
     engine = create_async_engine(
         url, pool_size=pool_size, max_overflow=max_overflow, pool_recycle=pool_recycle,
         connect_args=connect_args, isolation_level="AUTOCOMMIT", **options)
