@@ -131,7 +131,6 @@ class Transactions:
 
     def __init__(self, engine: AsyncEngine, scope: TransactionScope) -> None:
         self.engine, self.scope = engine, scope
-        self._connections = engine
 
     @property
     def dialect_name(self) -> str:
@@ -242,7 +241,7 @@ class Transaction:
         transactions = self._transactions
         with translated():
             if self._connection is None:
-                connection = await transactions._connections.connect()
+                connection = await transactions.engine.connect()
                 self._connection = connection
                 if transactions.dialect_name == "sqlite":
                     self._driver = None
